@@ -317,7 +317,7 @@ impl VecElem for i32 {}
 macro_rules! record {
     ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
         pub struct $name { $($(#[$fm])* pub $field: $ty),* }
 
         impl $crate::jute::Jute for $name {

@@ -1,1 +1,100 @@
-fn main() {}
+//! `zkserver start-foreground zoo.cfg`: runs a standalone server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use zkserver::Config;
+
+#[derive(Parser)]
+#[command(name = "zkserver", version, about = "A ZooKeeper-compatible server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the server in the foreground with a zoo.cfg file.
+    StartForeground {
+        /// Path to zoo.cfg.
+        config: PathBuf,
+    },
+    /// Check a zoo.cfg file and exit.
+    CheckConfig { config: PathBuf },
+}
+
+fn init_logging(cfg: &Config) -> anyhow::Result<()> {
+    let level = std::env::var("ZKSERVER_LOG")
+        .ok()
+        .or_else(|| cfg.log_level.clone())
+        .unwrap_or_else(|| "info".into());
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match &cfg.log_file {
+        Some(p) => {
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(p)?;
+            builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = match &cli.cmd {
+        Cmd::StartForeground { config } | Cmd::CheckConfig { config } => config.clone(),
+    };
+    let cfg = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zkserver: invalid configuration {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(cli.cmd, Cmd::CheckConfig { .. }) {
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = init_logging(&cfg) {
+        eprintln!("zkserver: cannot open log file: {e}");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zkserver: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let handle = match zkserver::start(cfg).await {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("zkserver: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tokio::select! {
+            _ = handle_signals() => {
+                tracing::info!("shutting down");
+                handle.shutdown().await;
+            }
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+async fn handle_signals() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,564 @@
+//! The znode tree (ZooKeeper's `DataTree`).
+//!
+//! The tree changes in exactly one way: [`DataTree::apply`] with a committed
+//! transaction, in zxid order. Everything else here is read-only lookups. The
+//! same `apply` replays the transaction log at start-up, so it tolerates the
+//! effects of a fuzzy snapshot (a create of a node that exists, a delete of a
+//! node that is gone) the way ZooKeeper does.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use zkproto::consts::{event, op, ErrorCode, CONTAINER_EPHEMERAL_OWNER, TTL_EPHEMERAL_OWNER_PREFIX};
+use zkproto::path;
+use zkproto::records::{Acl, Stat, StatPersisted};
+use zkproto::txn::{Txn, TxnHeader};
+
+use crate::acl_cache::AclCache;
+use crate::quota;
+
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA: &str = "/zookeeper/quota";
+pub const CONFIG: &str = "/zookeeper/config";
+
+/// What kind of node the stored `ephemeralOwner` describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Persistent,
+    Ephemeral(i64),
+    Container,
+    Ttl(i64),
+}
+
+/// Decodes a stored `ephemeralOwner` (container and TTL markers included).
+/// `extended` says whether TTL markers are interpreted (extendedTypesEnabled).
+pub fn node_kind(owner: i64, extended: bool) -> NodeKind {
+    if owner == 0 {
+        NodeKind::Persistent
+    } else if owner == CONTAINER_EPHEMERAL_OWNER {
+        NodeKind::Container
+    } else if extended && (owner & TTL_EPHEMERAL_OWNER_PREFIX) == TTL_EPHEMERAL_OWNER_PREFIX {
+        NodeKind::Ttl(owner & zkproto::consts::MAX_TTL)
+    } else {
+        NodeKind::Ephemeral(owner)
+    }
+}
+
+/// One znode.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub data: Option<Vec<u8>>,
+    pub acl_id: i64,
+    pub stat: StatPersisted,
+    pub children: BTreeSet<String>,
+}
+
+impl Node {
+    fn new(data: Option<Vec<u8>>, acl_id: i64, stat: StatPersisted) -> Node {
+        Node {
+            data,
+            acl_id,
+            stat,
+            children: BTreeSet::new(),
+        }
+    }
+
+    /// The client-visible Stat (`DataNode.copyStat`): dataLength and
+    /// numChildren are derived, cversion is `2 × creates − children`, and the
+    /// container/TTL markers show as 0.
+    pub fn client_stat(&self, extended: bool) -> Stat {
+        let s = &self.stat;
+        let n = self.children.len() as i32;
+        let owner = match node_kind(s.ephemeral_owner, extended) {
+            NodeKind::Ephemeral(o) => o,
+            NodeKind::Persistent | NodeKind::Container | NodeKind::Ttl(_) => 0,
+        };
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(n),
+            aversion: s.aversion,
+            ephemeral_owner: owner,
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            num_children: n,
+            pzxid: s.pzxid,
+        }
+    }
+}
+
+/// A watch to fire because of a change: (path, event type).
+pub type Trigger = (String, i32);
+
+/// The result of applying one transaction, for the reply and the watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnResult {
+    Created(String, Stat),
+    Deleted,
+    SetData(Stat),
+    SetAcl(Stat),
+    Checked,
+    Multi(Vec<TxnResult>),
+    SessionCreated,
+    SessionClosed,
+    Error(ErrorCode),
+}
+
+/// The znode tree plus the indexes ZooKeeper keeps beside it.
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    pub acls: AclCache,
+    /// Ephemeral paths by owning session.
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    containers: HashSet<String>,
+    ttls: HashSet<String>,
+    /// Paths with a quota (`/zookeeper/quota/<path>/zookeeper_limits` exists).
+    quota_paths: BTreeSet<String>,
+    pub last_processed_zxid: i64,
+    pub extended_types: bool,
+    approximate_data_size: i64,
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`.
+    pub fn new(extended_types: bool) -> DataTree {
+        let mut t = DataTree::empty(extended_types);
+        let open = AclCache::OPEN_ACL_UNSAFE_ID;
+        t.nodes.insert(
+            "/".into(),
+            Node::new(Some(Vec::new()), open, StatPersisted::default()),
+        );
+        t.insert_system(ZOOKEEPER, open);
+        t.insert_system(QUOTA, open);
+        let read_only = t.acls.intern(&Acl::read_unsafe());
+        t.insert_system(CONFIG, read_only);
+        t
+    }
+
+    /// A tree with no nodes at all, to be filled from a snapshot.
+    pub fn empty(extended_types: bool) -> DataTree {
+        DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            quota_paths: BTreeSet::new(),
+            last_processed_zxid: 0,
+            extended_types,
+            approximate_data_size: 0,
+        }
+    }
+
+    fn insert_system(&mut self, p: &str, acl_id: i64) {
+        self.nodes.insert(
+            p.to_string(),
+            Node::new(Some(Vec::new()), acl_id, StatPersisted::default()),
+        );
+        if let Some(parent) = path::parent(p).and_then(|pp| self.nodes.get_mut(pp)) {
+            parent.children.insert(path::basename(p).to_string());
+        }
+    }
+
+    /// Inserts a node read from a snapshot (parents come before children).
+    pub fn insert_from_snapshot(
+        &mut self,
+        p: &str,
+        data: Option<Vec<u8>>,
+        acl_id: i64,
+        stat: StatPersisted,
+    ) {
+        let p = if p.is_empty() { "/" } else { p };
+        self.acls.add_ref(acl_id);
+        if let Some(parent) = path::parent(p).and_then(|pp| self.nodes.get_mut(pp)) {
+            parent.children.insert(path::basename(p).to_string());
+        }
+        self.index_node(p, stat.ephemeral_owner);
+        self.approximate_data_size += p.len() as i64 + data.as_ref().map_or(0, |d| d.len() as i64);
+        self.nodes.insert(p.to_string(), Node::new(data, acl_id, stat));
+        if p.starts_with(QUOTA) && path::basename(p) == quota::LIMITS_NODE {
+            if let Some(qp) = quota::quota_path_of_limits(p) {
+                self.quota_paths.insert(qp);
+            }
+        }
+    }
+
+    fn index_node(&mut self, p: &str, owner: i64) {
+        match node_kind(owner, self.extended_types) {
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.to_string());
+            }
+            NodeKind::Container => {
+                self.containers.insert(p.to_string());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(p.to_string());
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    fn unindex_node(&mut self, p: &str, owner: i64) {
+        match node_kind(owner, self.extended_types) {
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(p);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(p);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(p);
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    pub fn get(&self, p: &str) -> Option<&Node> {
+        self.nodes.get(p)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn approximate_data_size(&self) -> i64 {
+        self.approximate_data_size
+    }
+
+    pub fn acl_of(&self, node: &Node) -> Vec<Acl> {
+        self.acls.get(node.acl_id)
+    }
+
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn all_ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &String> {
+        self.containers.iter()
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &String> {
+        self.ttls.iter()
+    }
+
+    /// Number of all descendants of `p` (not counting `p`).
+    pub fn count_descendants(&self, p: &str) -> usize {
+        let mut n = 0;
+        let mut stack = vec![p.to_string()];
+        while let Some(cur) = stack.pop() {
+            if let Some(node) = self.nodes.get(&cur) {
+                for c in &node.children {
+                    n += 1;
+                    stack.push(path::join(&cur, c));
+                }
+            }
+        }
+        n
+    }
+
+    /// Pre-order walk (parents before children), as snapshots need.
+    pub fn walk(&self, mut f: impl FnMut(&str, &Node)) {
+        let mut stack = vec!["/".to_string()];
+        while let Some(cur) = stack.pop() {
+            if let Some(node) = self.nodes.get(&cur) {
+                f(&cur, node);
+                for c in node.children.iter().rev() {
+                    stack.push(path::join(&cur, c));
+                }
+            }
+        }
+    }
+
+    /// Applies a committed transaction and returns its result and the watches
+    /// it fires. This is the only place the tree changes.
+    pub fn apply(&mut self, hdr: &TxnHeader, txn: &Txn) -> (TxnResult, Vec<Trigger>) {
+        let mut triggers = Vec::new();
+        let res = self.apply_inner(hdr, txn, &mut triggers);
+        if hdr.zxid > self.last_processed_zxid {
+            self.last_processed_zxid = hdr.zxid;
+        }
+        (res, triggers)
+    }
+
+    fn apply_inner(&mut self, hdr: &TxnHeader, txn: &Txn, trig: &mut Vec<Trigger>) -> TxnResult {
+        match txn {
+            Txn::Create { txn: c, .. } => {
+                let owner = if c.ephemeral { hdr.client_id } else { 0 };
+                self.create_node(hdr, &c.path, c.data.clone(), &c.acl, owner, c.parent_cversion, trig)
+            }
+            Txn::CreateContainer(c) => self.create_node(
+                hdr,
+                &c.path,
+                c.data.clone(),
+                &c.acl,
+                CONTAINER_EPHEMERAL_OWNER,
+                c.parent_cversion,
+                trig,
+            ),
+            Txn::CreateTtl(c) => self.create_node(
+                hdr,
+                &c.path,
+                c.data.clone(),
+                &c.acl,
+                TTL_EPHEMERAL_OWNER_PREFIX | (c.ttl & zkproto::consts::MAX_TTL),
+                c.parent_cversion,
+                trig,
+            ),
+            Txn::Delete { txn: d, .. } => self.delete_node(hdr.zxid, &d.path, trig),
+            Txn::SetData { txn: s, .. } => {
+                let extended = self.extended_types;
+                let Some(node) = self.nodes.get_mut(&s.path) else {
+                    return TxnResult::Error(ErrorCode::NoNode);
+                };
+                let old_len = node.data.as_ref().map_or(0, |d| d.len() as i64);
+                let new_len = s.data.as_ref().map_or(0, |d| d.len() as i64);
+                node.data = s.data.clone();
+                node.stat.version = s.version;
+                node.stat.mzxid = hdr.zxid;
+                node.stat.mtime = hdr.time;
+                let stat = node.client_stat(extended);
+                self.approximate_data_size += new_len - old_len;
+                self.update_quota(&s.path, 0, new_len - old_len);
+                trig.push((s.path.clone(), event::NODE_DATA_CHANGED));
+                TxnResult::SetData(stat)
+            }
+            Txn::SetAcl(s) => {
+                let Some(old) = self.nodes.get(&s.path).map(|n| n.acl_id) else {
+                    return TxnResult::Error(ErrorCode::NoNode);
+                };
+                let id = self.acls.intern(&s.acl);
+                self.acls.release(old);
+                let extended = self.extended_types;
+                let Some(node) = self.nodes.get_mut(&s.path) else {
+                    return TxnResult::Error(ErrorCode::NoNode);
+                };
+                node.acl_id = id;
+                node.stat.aversion = s.version;
+                TxnResult::SetAcl(node.client_stat(extended))
+            }
+            Txn::Check(_) => TxnResult::Checked,
+            Txn::Multi(txns) => {
+                // A multi is logged either all successful or all ErrorTxn.
+                let failed = txns.iter().any(|t| matches!(t, Txn::Error(_)));
+                if failed {
+                    return TxnResult::Multi(
+                        txns.iter()
+                            .map(|t| match t {
+                                Txn::Error(e) => TxnResult::Error(
+                                    ErrorCode::from_i32(e.err).unwrap_or(ErrorCode::SystemError),
+                                ),
+                                _ => TxnResult::Error(ErrorCode::Ok),
+                            })
+                            .collect(),
+                    );
+                }
+                TxnResult::Multi(txns.iter().map(|t| self.apply_inner(hdr, t, trig)).collect())
+            }
+            Txn::CreateSession(_) => TxnResult::SessionCreated,
+            Txn::CloseSession(_) => {
+                for p in self.ephemerals_of(hdr.client_id).into_iter().rev() {
+                    self.delete_node(hdr.zxid, &p, trig);
+                }
+                TxnResult::SessionClosed
+            }
+            Txn::Error(e) => TxnResult::Error(ErrorCode::from_i32(e.err).unwrap_or(ErrorCode::SystemError)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_node(
+        &mut self,
+        hdr: &TxnHeader,
+        p: &str,
+        data: Option<Vec<u8>>,
+        acl: &[Acl],
+        owner: i64,
+        parent_cversion: i32,
+        trig: &mut Vec<Trigger>,
+    ) -> TxnResult {
+        let Some(parent_path) = path::parent(p) else {
+            return TxnResult::Error(ErrorCode::NodeExists);
+        };
+        let extended = self.extended_types;
+        let name = path::basename(p).to_string();
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
+            return TxnResult::Error(ErrorCode::NoNode);
+        };
+        // Replay of a fuzzy snapshot: the node may already be there; ZooKeeper
+        // still brings the parent's cversion/pzxid forward.
+        let cv = if parent_cversion == -1 {
+            parent.stat.cversion + 1
+        } else {
+            parent_cversion
+        };
+        if cv > parent.stat.cversion {
+            parent.stat.cversion = cv;
+            parent.stat.pzxid = hdr.zxid;
+        }
+        if parent.children.contains(&name) {
+            return TxnResult::Error(ErrorCode::NodeExists);
+        }
+        parent.children.insert(name);
+        let stat = StatPersisted {
+            czxid: hdr.zxid,
+            mzxid: hdr.zxid,
+            ctime: hdr.time,
+            mtime: hdr.time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: hdr.zxid,
+        };
+        let len = data.as_ref().map_or(0, |d| d.len() as i64);
+        let acl_id = self.acls.intern(acl);
+        let node = Node::new(data, acl_id, stat);
+        let client_stat = node.client_stat(extended);
+        self.nodes.insert(p.to_string(), node);
+        self.index_node(p, owner);
+        self.approximate_data_size += p.len() as i64 + len;
+        if p.starts_with(QUOTA) {
+            self.on_quota_node_created(p);
+        }
+        self.update_quota(p, 1, len);
+        trig.push((p.to_string(), event::NODE_CREATED));
+        trig.push((parent_path.to_string(), event::NODE_CHILDREN_CHANGED));
+        TxnResult::Created(p.to_string(), client_stat)
+    }
+
+    fn delete_node(&mut self, zxid: i64, p: &str, trig: &mut Vec<Trigger>) -> TxnResult {
+        let Some(node) = self.nodes.remove(p) else {
+            return TxnResult::Error(ErrorCode::NoNode);
+        };
+        self.acls.release(node.acl_id);
+        self.unindex_node(p, node.stat.ephemeral_owner);
+        let len = node.data.as_ref().map_or(0, |d| d.len() as i64);
+        self.approximate_data_size -= p.len() as i64 + len;
+        if let Some(parent_path) = path::parent(p) {
+            if let Some(parent) = self.nodes.get_mut(parent_path) {
+                parent.children.remove(path::basename(p));
+                if zxid > parent.stat.pzxid {
+                    parent.stat.pzxid = zxid;
+                }
+            }
+            trig.push((p.to_string(), event::NODE_DELETED));
+            trig.push((parent_path.to_string(), event::NODE_CHILDREN_CHANGED));
+        }
+        if p.starts_with(QUOTA) && path::basename(p) == quota::LIMITS_NODE {
+            if let Some(qp) = quota::quota_path_of_limits(p) {
+                self.quota_paths.remove(&qp);
+            }
+        }
+        self.update_quota(p, -1, -len);
+        TxnResult::Deleted
+    }
+
+    /// Keeps `zookeeper_stats` up to date as ZooKeeper's `updateCountBytes`
+    /// does: the change is applied to the nearest quota'd ancestor's stats
+    /// node, in memory only (no version change), exactly like ZooKeeper.
+    fn update_quota(&mut self, p: &str, count: i64, bytes: i64) {
+        if self.quota_paths.is_empty() || p.starts_with(QUOTA) {
+            return;
+        }
+        let Some(qp) = self
+            .quota_paths
+            .iter()
+            .filter(|q| quota::is_ancestor_or_self(q, p))
+            .max_by_key(|q| q.len())
+            .cloned()
+        else {
+            return;
+        };
+        let stats_path = quota::stats_node(&qp);
+        if let Some(node) = self.nodes.get_mut(&stats_path) {
+            let mut st = quota::StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+            st.count += count;
+            st.bytes += bytes;
+            node.data = Some(st.to_string().into_bytes());
+        }
+    }
+
+    /// A limits node makes its path quota'd; a stats node gets the current
+    /// usage of the subtree, as `DataTree.updateQuotaForPath`.
+    fn on_quota_node_created(&mut self, p: &str) {
+        let name = path::basename(p);
+        if name == quota::LIMITS_NODE {
+            if let Some(qp) = quota::quota_path_of_limits(p) {
+                self.quota_paths.insert(qp);
+            }
+        } else if name == quota::STATS_NODE {
+            if let Some(qp) = quota::quota_path_of_stats(p) {
+                let (count, bytes) = self.usage(&qp);
+                if let Some(node) = self.nodes.get_mut(p) {
+                    let mut st = quota::StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+                    st.count = count;
+                    st.bytes = bytes;
+                    node.data = Some(st.to_string().into_bytes());
+                }
+            }
+        }
+    }
+
+    fn usage(&self, p: &str) -> (i64, i64) {
+        let mut count = 0;
+        let mut bytes = 0;
+        let mut stack = vec![p.to_string()];
+        while let Some(cur) = stack.pop() {
+            if let Some(node) = self.nodes.get(&cur) {
+                count += 1;
+                bytes += node.data.as_ref().map_or(0, |d| d.len() as i64);
+                for c in &node.children {
+                    stack.push(path::join(&cur, c));
+                }
+            }
+        }
+        (count, bytes)
+    }
+
+    /// Recomputes quota usage for every quota'd path (after loading a snapshot).
+    pub fn refresh_quotas(&mut self) {
+        let paths: Vec<String> = self.quota_paths.iter().cloned().collect();
+        for qp in paths {
+            let sp = quota::stats_node(&qp);
+            if self.nodes.contains_key(&sp) {
+                self.on_quota_node_created(&sp);
+            }
+        }
+    }
+}
+
+/// Opcodes of transactions that change the tree (used by the prep stage).
+pub fn is_write(op_type: i32) -> bool {
+    matches!(
+        op_type,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::DELETE_CONTAINER
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::MULTI
+            | op::RECONFIG
+            | op::CLOSE_SESSION
+            | op::CREATE_SESSION
+    )
+}
