@@ -102,8 +102,14 @@ mod tests {
     fn zookeeper_messages() {
         assert!(validate_path("/").is_ok());
         assert!(validate_path("/a/b.c/..d").is_ok());
-        assert_eq!(validate_path("a").unwrap_err(), "Path must start with / character");
-        assert_eq!(validate_path("/a/").unwrap_err(), "Path must not end with / character");
+        assert_eq!(
+            validate_path("a").unwrap_err(),
+            "Path must start with / character"
+        );
+        assert_eq!(
+            validate_path("/a/").unwrap_err(),
+            "Path must not end with / character"
+        );
         assert_eq!(
             validate_path("/_ref_shell//dbl").unwrap_err(),
             "Invalid path string \"/_ref_shell//dbl\" caused by empty node name specified @12"

@@ -64,13 +64,22 @@ record! { pub struct RawTxn { pub op_type: i32, pub data: Option<Vec<u8>> } }
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Txn {
     /// create (1) or create2 (15); `op_type` keeps which one was logged.
-    Create { op_type: i32, txn: CreateTxn },
+    Create {
+        op_type: i32,
+        txn: CreateTxn,
+    },
     CreateContainer(CreateContainerTxn),
     CreateTtl(CreateTtlTxn),
     /// delete (2) or deleteContainer (20).
-    Delete { op_type: i32, txn: DeleteTxn },
+    Delete {
+        op_type: i32,
+        txn: DeleteTxn,
+    },
     /// setData (5) or reconfig (16).
-    SetData { op_type: i32, txn: SetDataTxn },
+    SetData {
+        op_type: i32,
+        txn: SetDataTxn,
+    },
     SetAcl(SetAclTxn),
     Check(CheckVersionTxn),
     Multi(Vec<Txn>),
@@ -133,7 +142,11 @@ impl Txn {
                 let ephemeral = r.read_bool()?;
                 // CreateTxnV0 (very old logs) lacks parentCVersion: -1 means
                 // "parent's cversion + 1" when replayed.
-                let parent_cversion = if r.remaining() >= 4 { r.read_i32()? } else { -1 };
+                let parent_cversion = if r.remaining() >= 4 {
+                    r.read_i32()?
+                } else {
+                    -1
+                };
                 Txn::Create {
                     op_type,
                     txn: CreateTxn {

@@ -45,6 +45,8 @@ pub fn authenticate(
             }
             Ok(ids)
         }
+        // The ip provider authenticates the connection's own address.
+        "ip" => Ok(Vec::new()),
         _ => Err(ErrorCode::AuthFailed),
     }
 }
@@ -158,11 +160,19 @@ fn ip_matches(client: &str, acl_id: &str) -> bool {
     };
     match (net, c) {
         (IpAddr::V4(n), IpAddr::V4(c)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             u32::from(n) & mask == u32::from(c) & mask
         }
         (IpAddr::V6(n), IpAddr::V6(c)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             u128::from(n) & mask == u128::from(c) & mask
         }
         _ => false,
@@ -197,7 +207,10 @@ mod tests {
     #[test]
     fn digest_matches_zookeeper() {
         // DigestAuthenticationProvider.generateDigest("super:test")
-        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
     }
 
     #[test]
@@ -206,9 +219,24 @@ mod tests {
             scheme: "ip".into(),
             id: "127.0.0.1".into(),
         }];
-        assert!(check(&[Acl::new(perms::READ, "ip", "127.0.0.0/8")], perms::READ, &ip, false));
-        assert!(!check(&[Acl::new(perms::READ, "ip", "10.0.0.0/8")], perms::READ, &ip, false));
-        assert!(!check(&[Acl::new(perms::READ, "world", "anyone")], perms::WRITE, &ip, false));
+        assert!(check(
+            &[Acl::new(perms::READ, "ip", "127.0.0.0/8")],
+            perms::READ,
+            &ip,
+            false
+        ));
+        assert!(!check(
+            &[Acl::new(perms::READ, "ip", "10.0.0.0/8")],
+            perms::READ,
+            &ip,
+            false
+        ));
+        assert!(!check(
+            &[Acl::new(perms::READ, "world", "anyone")],
+            perms::WRITE,
+            &ip,
+            false
+        ));
         assert!(fixup_acl(&[Acl::new(31, "auth", "")], &ip).is_err());
         assert!(fixup_acl(&[], &ip).is_err());
         assert!(fixup_acl(&[Acl::new(31, "digest", "nocolon")], &ip).is_err());

@@ -164,7 +164,10 @@ impl Config {
                 "dataDir" => data_dir = Some(PathBuf::from(v)),
                 "dataLogDir" => c.data_log_dir = Some(PathBuf::from(v)),
                 "clientPort" => {
-                    client_port = Some(v.parse::<u16>().map_err(|_| err("expected a port number"))?)
+                    client_port = Some(
+                        v.parse::<u16>()
+                            .map_err(|_| err("expected a port number"))?,
+                    )
                 }
                 "clientPortAddress" => {
                     c.client_port_address =
@@ -177,7 +180,9 @@ impl Config {
                 "maxSessionTimeout" => {
                     max_to = Some(v.parse::<i32>().map_err(|_| err("expected milliseconds"))?)
                 }
-                "snapCount" | "zookeeper.snapCount" => c.snap_count = num("expected a number")?.max(2),
+                "snapCount" | "zookeeper.snapCount" => {
+                    c.snap_count = num("expected a number")?.max(2)
+                }
                 "preAllocSize" | "zookeeper.preAllocSize" => {
                     c.pre_alloc_size_kb = num("expected a size in KiB")?
                 }
@@ -259,7 +264,10 @@ impl Config {
             Some(p) => p,
             None => {
                 // A quorum config may give the client port on its server line.
-                let from_server = c.servers.values().find_map(|s| s.client_addr.as_ref().map(|a| a.1));
+                let from_server = c
+                    .servers
+                    .values()
+                    .find_map(|s| s.client_addr.as_ref().map(|a| a.1));
                 from_server.ok_or(ConfigError {
                     line: 0,
                     key: "clientPort".into(),
@@ -282,7 +290,12 @@ impl Config {
         if c.servers.len() > 1 && (c.init_limit.is_none() || c.sync_limit.is_none()) {
             return Err(ConfigError {
                 line: 0,
-                key: if c.init_limit.is_none() { "initLimit" } else { "syncLimit" }.into(),
+                key: if c.init_limit.is_none() {
+                    "initLimit"
+                } else {
+                    "syncLimit"
+                }
+                .into(),
                 message: "is required in quorum mode".into(),
             });
         }
@@ -357,8 +370,9 @@ mod tests {
         assert_eq!(e.key, "clientPort");
         let e = Config::parse("clientPort=1\n").unwrap_err();
         assert_eq!(e.key, "dataDir");
-        let e = Config::parse("dataDir=/x\nclientPort=1\nminSessionTimeout=9\nmaxSessionTimeout=5\n")
-            .unwrap_err();
+        let e =
+            Config::parse("dataDir=/x\nclientPort=1\nminSessionTimeout=9\nmaxSessionTimeout=5\n")
+                .unwrap_err();
         assert_eq!(e.key, "minSessionTimeout");
     }
 }

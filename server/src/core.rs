@@ -173,7 +173,13 @@ fn decode_write(opc: i32, body: &[u8]) -> Option<WriteRequest> {
             Err(_) => WriteRequest::Malformed,
         },
         op::CREATE_TTL => match CreateTtlRequest::read(&mut r) {
-            Ok(c) => WriteRequest::Single(opc, MultiOp::Create { op_type: opc, req: c }),
+            Ok(c) => WriteRequest::Single(
+                opc,
+                MultiOp::Create {
+                    op_type: opc,
+                    req: c,
+                },
+            ),
             Err(_) => WriteRequest::Malformed,
         },
         op::DELETE | op::DELETE_CONTAINER => match DeleteRequest::read(&mut r) {
@@ -242,7 +248,12 @@ fn is_read_op(opc: i32) -> bool {
 }
 
 impl Core {
-    pub fn new(cfg: Arc<Config>, tree: DataTree, sessions: SessionTracker, log_tx: mpsc::UnboundedSender<TxnEntry>) -> Core {
+    pub fn new(
+        cfg: Arc<Config>,
+        tree: DataTree,
+        sessions: SessionTracker,
+        log_tx: mpsc::UnboundedSender<TxnEntry>,
+    ) -> Core {
         let last_zxid = tree.last_processed_zxid;
         Core {
             cfg,
@@ -282,8 +293,18 @@ impl Core {
 
     pub fn handle(&mut self, msg: CoreMsg) {
         match msg {
-            CoreMsg::Connect { conn, req, remote, tx } => self.on_connect(conn, req, remote, tx),
-            CoreMsg::Request { conn, xid, op, body } => self.on_request(conn, xid, op, body),
+            CoreMsg::Connect {
+                conn,
+                req,
+                remote,
+                tx,
+            } => self.on_connect(conn, req, remote, tx),
+            CoreMsg::Request {
+                conn,
+                xid,
+                op,
+                body,
+            } => self.on_request(conn, xid, op, body),
             CoreMsg::Closed { conn } => self.on_closed(conn),
             CoreMsg::Logged(z) => self.on_logged(z),
             CoreMsg::LogFailed(e) => {
@@ -386,6 +407,14 @@ impl Core {
             return;
         }
         let sid = req.session_id;
+        // ZooKeeper closes the connection that holds the session before it
+        // checks the password, so even a failed takeover disconnects it.
+        if let Some(old) = self.session_conn.remove(&sid) {
+            if old != conn {
+                info!("session 0x{sid:x} is reconnecting from {remote}, closing its previous connection");
+                self.close_conn(old);
+            }
+        }
         let valid = req.passwd.as_deref() == Some(&session::password(sid)[..])
             && self.sessions.get(sid).is_some_and(|s| !s.closing);
         if !valid {
@@ -403,14 +432,7 @@ impl Core {
             let _ = c.tx.send(Outgoing::Close);
             return;
         }
-        // The session moves to this connection; the old one is closed.
-        if let Some(old) = self.session_conn.insert(sid, conn) {
-            if old != conn {
-                info!("session 0x{sid:x} moved to {remote}, closing its previous connection");
-                self.close_conn(old);
-                self.session_conn.insert(sid, conn);
-            }
-        }
+        self.session_conn.insert(sid, conn);
         c.session_id = sid;
         self.sessions.set_timeout(sid, timeout);
         self.conns.insert(conn, c);
@@ -420,7 +442,9 @@ impl Core {
 
     /// Sends the ConnectResponse and starts serving queued requests.
     fn establish(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.established = true;
         let resp = ConnectResponse {
             protocol_version: 0,
@@ -505,7 +529,10 @@ impl Core {
         for p in victims.into_iter().take(10_000) {
             let req = WriteRequest::Single(
                 op::DELETE_CONTAINER,
-                MultiOp::Delete(DeleteRequest { path: p, version: -1 }),
+                MultiOp::Delete(DeleteRequest {
+                    path: p,
+                    version: -1,
+                }),
             );
             let time = now_ms();
             let mut prep = Prep {
@@ -516,7 +543,13 @@ impl Core {
                 zxid: self.last_zxid + 1,
                 time,
             };
-            let txn = prep.prepare(&req, &Caller { session_id: 0, auth: &[] });
+            let txn = prep.prepare(
+                &req,
+                &Caller {
+                    session_id: 0,
+                    auth: &[],
+                },
+            );
             if matches!(txn, Txn::Error(_)) {
                 continue;
             }
@@ -535,13 +568,20 @@ impl Core {
 
     fn on_request(&mut self, conn: ConnId, xid: i32, opc: i32, body: Vec<u8>) {
         self.stats.packets_received += 1;
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.stats.packets_received += 1;
         let sid = c.session_id;
         // Any traffic keeps the session alive.
         if c.established && !self.sessions.touch(sid) {
             // Expired or closing: ZooKeeper answers SESSIONEXPIRED and closes.
-            let f = frame(xid, self.tree.last_processed_zxid, ErrorCode::SessionExpired.code(), None);
+            let f = frame(
+                xid,
+                self.tree.last_processed_zxid,
+                ErrorCode::SessionExpired.code(),
+                None,
+            );
             self.send(conn, f);
             self.close_conn(conn);
             return;
@@ -551,7 +591,9 @@ impl Core {
             self.on_auth(conn, &body);
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         let q = Queued {
             xid,
             op: opc,
@@ -568,7 +610,9 @@ impl Core {
     /// Serves queued requests until one has to wait for a write.
     fn drain(&mut self, conn: ConnId) {
         loop {
-            let Some(c) = self.conns.get_mut(&conn) else { return };
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
             if !c.established {
                 return;
             }
@@ -615,7 +659,9 @@ impl Core {
     }
 
     fn process(&mut self, conn: ConnId, q: Queued) {
-        let Some(c) = self.conns.get(&conn) else { return };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
         let sid = c.session_id;
         if let Some(c) = self.conns.get_mut(&conn) {
             c.stats.last_op = q.op;
@@ -638,12 +684,21 @@ impl Core {
         if let Some(req) = decode_write(q.op, &q.body) {
             if let Some(e) = &self.log_error {
                 debug!("refusing write: {e}");
-                let f = frame(q.xid, self.tree.last_processed_zxid, ErrorCode::SystemError.code(), None);
+                let f = frame(
+                    q.xid,
+                    self.tree.last_processed_zxid,
+                    ErrorCode::SystemError.code(),
+                    None,
+                );
                 self.send(conn, f);
                 return;
             }
             let time = now_ms();
-            let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+            let auth = self
+                .conns
+                .get(&conn)
+                .map(|c| c.auth.clone())
+                .unwrap_or_default();
             let mut prep = Prep {
                 tree: &self.tree,
                 out: &mut self.outstanding,
@@ -652,7 +707,13 @@ impl Core {
                 zxid: self.last_zxid + 1,
                 time,
             };
-            let txn = prep.prepare(&req, &Caller { session_id: sid, auth: &auth });
+            let txn = prep.prepare(
+                &req,
+                &Caller {
+                    session_id: sid,
+                    auth: &auth,
+                },
+            );
             let sub_ops = match &req {
                 WriteRequest::Multi(ops) => ops.iter().map(|o| o.op_type()).collect(),
                 _ => Vec::new(),
@@ -689,8 +750,16 @@ impl Core {
             return;
         }
         // Unknown opcode, top-level check, notification: UNIMPLEMENTED, close.
-        info!("unimplemented opcode {} from connection {conn}, closing it", q.op);
-        let f = frame(q.xid, self.tree.last_processed_zxid, ErrorCode::Unimplemented.code(), None);
+        info!(
+            "unimplemented opcode {} from connection {conn}, closing it",
+            q.op
+        );
+        let f = frame(
+            q.xid,
+            self.tree.last_processed_zxid,
+            ErrorCode::Unimplemented.code(),
+            None,
+        );
         self.send(conn, f);
         self.close_conn(conn);
     }
@@ -713,7 +782,12 @@ impl Core {
     fn fail_in_flight(&mut self) {
         while let Some(f) = self.in_flight.pop_front() {
             if let Some(o) = f.origin {
-                let fr = frame(o.xid, self.tree.last_processed_zxid, ErrorCode::SystemError.code(), None);
+                let fr = frame(
+                    o.xid,
+                    self.tree.last_processed_zxid,
+                    ErrorCode::SystemError.code(),
+                    None,
+                );
                 self.send(o.conn, fr);
                 self.close_conn(o.conn);
             }
@@ -721,8 +795,14 @@ impl Core {
     }
 
     fn on_logged(&mut self, upto: i64) {
-        while self.in_flight.front().is_some_and(|f| f.entry.header.zxid <= upto) {
-            let Some(f) = self.in_flight.pop_front() else { break };
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.entry.header.zxid <= upto)
+        {
+            let Some(f) = self.in_flight.pop_front() else {
+                break;
+            };
             self.apply(f);
         }
     }
@@ -736,7 +816,10 @@ impl Core {
         match &f.entry.txn {
             Txn::CreateSession(t) => {
                 self.sessions.add(hdr.client_id, t.time_out);
-                info!("session 0x{:x} established, timeout {} ms", hdr.client_id, t.time_out);
+                info!(
+                    "session 0x{:x} established, timeout {} ms",
+                    hdr.client_id, t.time_out
+                );
             }
             Txn::CloseSession(_) => {
                 self.sessions.remove(hdr.client_id);
@@ -807,14 +890,19 @@ impl Core {
                     record_frame(o.xid, zxid, &Create2Response { path: p, stat })
                 }
             }
-            TxnResult::SetData(stat) | TxnResult::SetAcl(stat) => record_frame(o.xid, zxid, &StatResponse { stat }),
+            TxnResult::SetData(stat) | TxnResult::SetAcl(stat) => {
+                record_frame(o.xid, zxid, &StatResponse { stat })
+            }
             TxnResult::Multi(results) => {
                 let results = results
                     .into_iter()
                     .enumerate()
                     .map(|(i, r)| match r {
                         TxnResult::Created(p, s) => {
-                            if o.sub_ops.get(i) == Some(&op::CREATE) {
+                            // ZooKeeper 3.8 answers create and create2 sub-ops
+                            // with a plain create result; containers and TTL
+                            // nodes with create2 results.
+                            if matches!(o.sub_ops.get(i), Some(&op::CREATE) | Some(&op::CREATE2)) {
                                 MultiResult::Create(p)
                             } else {
                                 MultiResult::Create2(p, s)
@@ -845,7 +933,11 @@ impl Core {
 
     fn read(&mut self, conn: ConnId, sid: i64, q: &Queued) {
         let zxid = self.tree.last_processed_zxid;
-        let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+        let auth = self
+            .conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
         let mut r = Reader::new(&q.body);
         let res: Result<Option<Vec<u8>>, ErrorCode> = (|| {
             let bad = |_| ErrorCode::MarshallingError;
@@ -869,9 +961,7 @@ impl Core {
                     if req.path.contains('\0') {
                         return Err(ErrorCode::BadArguments);
                     }
-                    if let Some(n) = self.tree.get(&req.path) {
-                        self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
-                    }
+                    // exists needs no permission in ZooKeeper 3.8.0.
                     if req.watch {
                         self.watches.add_data_watch(&req.path, conn);
                     }
@@ -921,7 +1011,12 @@ impl Core {
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
                     self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
                     let total = self.tree.count_descendants(&req.path) as i32;
-                    Ok(Some(GetAllChildrenNumberResponse { total_number: total }.to_bytes()))
+                    Ok(Some(
+                        GetAllChildrenNumberResponse {
+                            total_number: total,
+                        }
+                        .to_bytes(),
+                    ))
                 }
                 op::GET_EPHEMERALS => {
                     let req = PathRequest::read(&mut r).map_err(bad)?;
@@ -940,7 +1035,9 @@ impl Core {
                     Ok(Some(req.to_bytes()))
                 }
                 op::WHO_AM_I => {
-                    let client_info = auth
+                    let mut ids = auth.clone();
+                    ids.sort_by(|a, b| (&a.scheme, &a.id).cmp(&(&b.scheme, &b.id)));
+                    let client_info = ids
                         .iter()
                         .map(|id| ClientInfo {
                             auth_scheme: id.scheme.clone(),
@@ -1004,13 +1101,17 @@ impl Core {
                             let Some(n) = self.tree.get(o.path()) else {
                                 return MultiResult::Error(ErrorCode::NoNode.code());
                             };
-                            if self.check_read(&auth, &self.tree.acl_of(n), perms::READ).is_err() {
+                            if self
+                                .check_read(&auth, &self.tree.acl_of(n), perms::READ)
+                                .is_err()
+                            {
                                 return MultiResult::Error(ErrorCode::NoAuth.code());
                             }
                             match o {
-                                MultiOp::GetData(_) => {
-                                    MultiResult::GetData(n.data.clone(), n.client_stat(self.tree.extended_types))
-                                }
+                                MultiOp::GetData(_) => MultiResult::GetData(
+                                    n.data.clone(),
+                                    n.client_stat(self.tree.extended_types),
+                                ),
                                 _ => MultiResult::GetChildren(n.children.iter().cloned().collect()),
                             }
                         })

@@ -147,10 +147,7 @@ pub fn list_snapshots(dir: &Path) -> io::Result<Vec<DataFile>> {
 /// log starts after `zxid`, all of them. `logs` must be sorted oldest first
 /// (as [`list_logs`] returns them).
 pub fn logs_from(logs: &[DataFile], zxid: i64) -> &[DataFile] {
-    let start = logs
-        .iter()
-        .rposition(|f| f.zxid <= zxid)
-        .unwrap_or(0);
+    let start = logs.iter().rposition(|f| f.zxid <= zxid).unwrap_or(0);
     &logs[start..]
 }
 
@@ -330,7 +327,11 @@ mod tests {
         for n in ["log.f", "log.10", "log.2", "snapshot.3", "junk"] {
             fs::write(d.path().join(n), b"x").unwrap();
         }
-        let logs: Vec<i64> = list_logs(d.path()).unwrap().iter().map(|f| f.zxid).collect();
+        let logs: Vec<i64> = list_logs(d.path())
+            .unwrap()
+            .iter()
+            .map(|f| f.zxid)
+            .collect();
         assert_eq!(logs, vec![2, 15, 16]);
         assert!(list_logs(&d.path().join("missing")).unwrap().is_empty());
     }

@@ -21,17 +21,25 @@ impl EmbeddedServer {
                 (d, None)
             }
             None => {
-                let t = tempfile::Builder::new().prefix("zkcli-embedded-").tempdir()?;
+                let t = tempfile::Builder::new()
+                    .prefix("zkcli-embedded-")
+                    .tempdir()?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
         let mut cfg = Config::new(dir);
         cfg.client_port = 0;
         cfg.client_port_address = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
-        cfg.four_letter_whitelist = ALL_FOUR_LETTER_WORDS.iter().map(|s| s.to_string()).collect();
+        cfg.four_letter_whitelist = ALL_FOUR_LETTER_WORDS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         cfg.extended_types = true;
         let handle = server::start(cfg).await?;
-        Ok(EmbeddedServer { handle, _temp: temp })
+        Ok(EmbeddedServer {
+            handle,
+            _temp: temp,
+        })
     }
 
     pub fn client_addr(&self) -> SocketAddr {

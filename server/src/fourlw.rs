@@ -9,10 +9,16 @@ use zkproto::consts::op;
 use crate::core::Core;
 
 /// The version we report; tools parse the leading `3.8.0`.
-pub const VERSION: &str = concat!("3.8.0-zkserver-rs-", env!("CARGO_PKG_VERSION"), ", built on 1970-01-01 00:00 UTC");
+pub const VERSION: &str = concat!(
+    "3.8.0-zkserver-rs-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 1970-01-01 00:00 UTC"
+);
 
 /// Java's `Double.toString` for the values we print (`0.0`, `1.5`).
 fn jdouble(v: f64) -> String {
+    // ZooKeeper rounds averages to four decimals before printing them.
+    let v = (v * 10000.0).round() / 10000.0;
     if v.fract() == 0.0 {
         format!("{v:.1}")
     } else {
@@ -70,7 +76,12 @@ fn dir_size(p: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn brief_connections(core: &Core, out: &mut String) {
+/// ZooKeeper's node count: its map holds the root twice (as "" and "/").
+fn znode_count(core: &Core) -> usize {
+    core.tree.node_count() + 1
+}
+
+fn brief_connections(core: &Core, remote: SocketAddr, out: &mut String) {
     for c in core.conns.values() {
         let _ = writeln!(
             out,
@@ -81,22 +92,31 @@ fn brief_connections(core: &Core, out: &mut String) {
             c.stats.packets_sent
         );
     }
+    // The four-letter-word connection itself, as ZooKeeper lists it.
+    let _ = writeln!(out, " /{remote}[0](queued=0,recved=1,sent=0)");
 }
 
 fn server_summary(core: &Core, out: &mut String) {
     let l = &core.stats.latency;
-    let _ = writeln!(out, "Latency min/avg/max: {}/{}/{}", l.min(), jdouble(l.avg()), l.max);
+    let _ = writeln!(
+        out,
+        "Latency min/avg/max: {}/{}/{}",
+        l.min(),
+        jdouble(l.avg()),
+        l.max
+    );
     let _ = writeln!(out, "Received: {}", core.stats.packets_received);
     let _ = writeln!(out, "Sent: {}", core.stats.packets_sent);
-    let _ = writeln!(out, "Connections: {}", core.conns.len());
+    // The 4lw connection itself counts, as in ZooKeeper.
+    let _ = writeln!(out, "Connections: {}", core.conns.len() + 1);
     let _ = writeln!(out, "Outstanding: {}", core.outstanding_requests());
     let _ = writeln!(out, "Zxid: 0x{:x}", core.last_zxid());
     let _ = writeln!(out, "Mode: standalone");
-    let _ = writeln!(out, "Node count: {}", core.tree.node_count());
+    let _ = writeln!(out, "Node count: {}", znode_count(core));
 }
 
 /// Runs `cmd` and returns its output (the caller closes the connection).
-pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
+pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
     let always = cmd == "isro" || cmd == "srvr";
     if !always && !core.cfg.four_letter_whitelist.contains(cmd) {
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
@@ -112,7 +132,7 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
         "stat" => {
             let _ = writeln!(out, "Zookeeper version: {VERSION}");
             out.push_str("Clients:\n");
-            brief_connections(core, &mut out);
+            brief_connections(core, remote, &mut out);
             out.push('\n');
             server_summary(core, &mut out);
         }
@@ -139,6 +159,7 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
                     l.max
                 );
             }
+            let _ = writeln!(out, " /{remote}[0](queued=0,recved=1,sent=0)");
             out.push('\n');
         }
         "crst" => {
@@ -157,7 +178,11 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
             let _ = writeln!(out, "secureClientPort=-1");
             let _ = writeln!(out, "dataDir={}", cfg.data_dir.join("version-2").display());
             let _ = writeln!(out, "dataDirSize={}", dir_size(&cfg.data_dir));
-            let _ = writeln!(out, "dataLogDir={}", cfg.log_dir().join("version-2").display());
+            let _ = writeln!(
+                out,
+                "dataLogDir={}",
+                cfg.log_dir().join("version-2").display()
+            );
             let _ = writeln!(out, "dataLogSize={}", dir_size(cfg.log_dir()));
             let _ = writeln!(out, "tickTime={}", cfg.tick_time);
             let _ = writeln!(out, "maxClientCnxns={}", cfg.max_client_cnxns);
@@ -173,7 +198,13 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
             let _ = writeln!(out, "host.name={}", host.trim());
             let _ = writeln!(out, "os.name={}", std::env::consts::OS);
             let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-            let _ = writeln!(out, "user.dir={}", std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "user.dir={}",
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            );
             let _ = writeln!(out, "server.implementation=zkserver (Rust)");
         }
         "dirs" => {
@@ -183,7 +214,12 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
         "wchs" => {
             let by_path = core.watches.by_path();
             let conns: std::collections::HashSet<_> = by_path.values().flatten().collect();
-            let _ = writeln!(out, "{} connections watching {} paths", conns.len(), by_path.len());
+            let _ = writeln!(
+                out,
+                "{} connections watching {} paths",
+                conns.len(),
+                by_path.len()
+            );
             let _ = writeln!(out, "Total watches:{}", core.watches.total());
         }
         "wchc" => {
@@ -200,6 +236,7 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
                     let _ = writeln!(out, "\t{p}");
                 }
             }
+            out.push('\n');
         }
         "wchp" => {
             for (p, conns) in core.watches.by_path() {
@@ -209,6 +246,7 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
                     let _ = writeln!(out, "\t0x{sid:x}");
                 }
             }
+            out.push('\n');
         }
         "dump" => {
             out.push_str("SessionTracker dump:\n");
@@ -238,21 +276,35 @@ pub fn run(core: &mut Core, cmd: &str, _remote: SocketAddr) -> String {
         "mntr" => {
             let l = &core.stats.latency;
             let uptime = core.started.elapsed().as_millis();
-            let open_fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+            let open_fds = std::fs::read_dir("/proc/self/fd")
+                .map(|d| d.count())
+                .unwrap_or(0);
             let lines: Vec<(&str, String)> = vec![
                 ("zk_version", VERSION.to_string()),
                 ("zk_server_state", "standalone".into()),
                 ("zk_avg_latency", jdouble(l.avg())),
                 ("zk_max_latency", l.max.to_string()),
                 ("zk_min_latency", l.min().to_string()),
-                ("zk_packets_received", core.stats.packets_received.to_string()),
+                (
+                    "zk_packets_received",
+                    core.stats.packets_received.to_string(),
+                ),
                 ("zk_packets_sent", core.stats.packets_sent.to_string()),
                 ("zk_num_alive_connections", core.conns.len().to_string()),
-                ("zk_outstanding_requests", core.outstanding_requests().to_string()),
-                ("zk_znode_count", core.tree.node_count().to_string()),
+                (
+                    "zk_outstanding_requests",
+                    core.outstanding_requests().to_string(),
+                ),
+                ("zk_znode_count", znode_count(core).to_string()),
                 ("zk_watch_count", core.watches.total().to_string()),
-                ("zk_ephemerals_count", core.tree.ephemeral_count().to_string()),
-                ("zk_approximate_data_size", core.tree.approximate_data_size().to_string()),
+                (
+                    "zk_ephemerals_count",
+                    core.tree.ephemeral_count().to_string(),
+                ),
+                (
+                    "zk_approximate_data_size",
+                    core.tree.approximate_data_size().to_string(),
+                ),
                 ("zk_open_file_descriptor_count", open_fds.to_string()),
                 ("zk_max_file_descriptor_count", "1048576".into()),
                 ("zk_global_sessions", core.sessions.len().to_string()),

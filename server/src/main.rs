@@ -31,11 +31,19 @@ fn init_logging(cfg: &Config) -> anyhow::Result<()> {
         .or_else(|| cfg.log_level.clone())
         .unwrap_or_else(|| "info".into());
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match &cfg.log_file {
         Some(p) => {
-            let f = std::fs::OpenOptions::new().create(true).append(true).open(p)?;
-            builder.with_ansi(false).with_writer(std::sync::Mutex::new(f)).init();
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(f))
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }

@@ -91,19 +91,30 @@ pub async fn serve(listener: TcpListener, core: mpsc::Sender<CoreMsg>, cfg: Arc<
     }
 }
 
-async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R, max: usize) -> Result<Option<Vec<u8>>, String> {
+async fn read_frame<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    max: usize,
+) -> Result<Option<Vec<u8>>, String> {
     let mut len = [0u8; 4];
     match rd.read_exact(&mut len).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(format!("read error: {e}")),
     }
-    read_payload(rd, i32::from_be_bytes(len), max).await.map(Some)
+    read_payload(rd, i32::from_be_bytes(len), max)
+        .await
+        .map(Some)
 }
 
-async fn read_payload<R: AsyncRead + Unpin>(rd: &mut R, len: i32, max: usize) -> Result<Vec<u8>, String> {
+async fn read_payload<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    len: i32,
+    max: usize,
+) -> Result<Vec<u8>, String> {
     if len < 0 || len as usize > max {
-        return Err(format!("invalid frame length {len} (jute.maxbuffer is {max})"));
+        return Err(format!(
+            "invalid frame length {len} (jute.maxbuffer is {max})"
+        ));
     }
     let mut buf = vec![0u8; len as usize];
     rd.read_exact(&mut buf)
@@ -147,10 +158,14 @@ async fn connection(
         return Ok(());
     }
     let max = cfg.jute_max_buffer;
-    let payload = tokio::time::timeout(SESSIONLESS_TIMEOUT, read_payload(&mut rd, i32::from_be_bytes(first), max))
-        .await
-        .map_err(|_| "incomplete ConnectRequest within 10 s".to_string())??;
-    let req = ConnectRequest::from_bytes(&payload).map_err(|e| format!("malformed ConnectRequest: {e}"))?;
+    let payload = tokio::time::timeout(
+        SESSIONLESS_TIMEOUT,
+        read_payload(&mut rd, i32::from_be_bytes(first), max),
+    )
+    .await
+    .map_err(|_| "incomplete ConnectRequest within 10 s".to_string())??;
+    let req = ConnectRequest::from_bytes(&payload)
+        .map_err(|e| format!("malformed ConnectRequest: {e}"))?;
     let (otx, orx) = mpsc::unbounded_channel();
     let done = Arc::new(Notify::new());
     tokio::spawn(writer(wr, orx, done.clone()));
@@ -173,13 +188,21 @@ async fn connection(
             Err(e) => break Err(e),
         };
         if frame.len() < 8 {
-            break Err(format!("request of {} bytes is too short for a header", frame.len()));
+            break Err(format!(
+                "request of {} bytes is too short for a header",
+                frame.len()
+            ));
         }
         let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let op = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let body = frame[8..].to_vec();
         if core
-            .send(CoreMsg::Request { conn: id, xid, op, body })
+            .send(CoreMsg::Request {
+                conn: id,
+                xid,
+                op,
+                body,
+            })
             .await
             .is_err()
         {
@@ -192,7 +215,11 @@ async fn connection(
 }
 
 /// Writes queued frames, coalescing bursts into one write.
-async fn writer(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>, done: Arc<Notify>) {
+async fn writer(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    done: Arc<Notify>,
+) {
     let mut buf = Vec::with_capacity(16 * 1024);
     'outer: while let Some(m) = rx.recv().await {
         let mut close = false;

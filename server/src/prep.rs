@@ -8,7 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use zkproto::consts::{op, perms, CreateMode, ErrorCode, MAX_TTL, TTL_EPHEMERAL_OWNER_PREFIX, CONTAINER_EPHEMERAL_OWNER};
+use zkproto::consts::{
+    op, perms, CreateMode, ErrorCode, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
+    TTL_EPHEMERAL_OWNER_PREFIX,
+};
 use zkproto::multi::MultiOp;
 use zkproto::path;
 use zkproto::records::{Acl, Id, StatPersisted};
@@ -46,7 +49,9 @@ impl Outstanding {
             if *z > zxid {
                 break;
             }
-            let Some((z, p)) = self.order.pop_front() else { break };
+            let Some((z, p)) = self.order.pop_front() else {
+                break;
+            };
             if self.by_path.get(&p).is_some_and(|r| r.zxid == z) {
                 self.by_path.remove(&p);
             }
@@ -88,7 +93,11 @@ type PResult<T> = Result<T, ErrorCode>;
 impl Prep<'_> {
     fn record(&self, p: &str) -> PResult<ChangeRecord> {
         if let Some(r) = self.out.by_path.get(p) {
-            return if r.stat.is_some() { Ok(r.clone()) } else { Err(ErrorCode::NoNode) };
+            return if r.stat.is_some() {
+                Ok(r.clone())
+            } else {
+                Err(ErrorCode::NoNode)
+            };
         }
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         Ok(ChangeRecord {
@@ -161,9 +170,18 @@ impl Prep<'_> {
         }
     }
 
-    fn prep_create(&mut self, op_type: i32, req: &zkproto::records::CreateTtlRequest, caller: &Caller) -> PResult<Txn> {
+    fn prep_create(
+        &mut self,
+        op_type: i32,
+        req: &zkproto::records::CreateTtlRequest,
+        caller: &Caller,
+    ) -> PResult<Txn> {
         let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
-        let ttl = if op_type == op::CREATE_TTL { req.ttl } else { -1 };
+        let ttl = if op_type == op::CREATE_TTL {
+            req.ttl
+        } else {
+            -1
+        };
         if mode.is_ttl() && !self.tree.extended_types {
             return Err(ErrorCode::Unimplemented);
         }
@@ -176,7 +194,9 @@ impl Prep<'_> {
         }
         // The opcode must fit the mode: containers only by createContainer,
         // TTL nodes only by createTTL.
-        if mode.is_container() != (op_type == op::CREATE_CONTAINER) || mode.is_ttl() != (op_type == op::CREATE_TTL) {
+        if mode.is_container() != (op_type == op::CREATE_CONTAINER)
+            || mode.is_ttl() != (op_type == op::CREATE_TTL)
+        {
             return Err(ErrorCode::BadArguments);
         }
         let p = &req.path;
@@ -184,7 +204,11 @@ impl Prep<'_> {
         if p.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let parent_path = if last_slash == 0 { "/" } else { &p[..last_slash] };
+        let parent_path = if last_slash == 0 {
+            "/"
+        } else {
+            &p[..last_slash]
+        };
         let acl = acl::fixup_acl(&req.acl, caller.auth)?;
         let parent = self.record(parent_path)?;
         self.check_acl(&parent.acl, perms::CREATE, caller)?;
@@ -198,7 +222,10 @@ impl Prep<'_> {
         if self.record(&full).is_ok() {
             return Err(ErrorCode::NodeExists);
         }
-        if matches!(node_kind(pstat.ephemeral_owner, self.tree.extended_types), NodeKind::Ephemeral(_)) {
+        if matches!(
+            node_kind(pstat.ephemeral_owner, self.tree.extended_types),
+            NodeKind::Ephemeral(_)
+        ) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = pstat.cversion.wrapping_add(1);
@@ -264,12 +291,22 @@ impl Prep<'_> {
         })
     }
 
-    fn prep_delete(&mut self, op_type: i32, p: &str, version: i32, caller: &Caller) -> PResult<Txn> {
+    fn prep_delete(
+        &mut self,
+        op_type: i32,
+        p: &str,
+        version: i32,
+        caller: &Caller,
+    ) -> PResult<Txn> {
         let last_slash = p.rfind('/').ok_or(ErrorCode::BadArguments)?;
         if p.contains('\0') || matches!(p, "/" | tree::ZOOKEEPER | tree::QUOTA | tree::CONFIG) {
             return Err(ErrorCode::BadArguments);
         }
-        let parent_path = if last_slash == 0 { "/" } else { &p[..last_slash] };
+        let parent_path = if last_slash == 0 {
+            "/"
+        } else {
+            &p[..last_slash]
+        };
         let parent = self.record(parent_path)?;
         let node = self.record(p)?;
         let nstat = Self::stat_of(&node)?;
@@ -278,7 +315,10 @@ impl Prep<'_> {
             if node.child_count > 0 {
                 return Err(ErrorCode::NotEmpty);
             }
-            if matches!(node_kind(nstat.ephemeral_owner, self.tree.extended_types), NodeKind::Ephemeral(_) | NodeKind::Persistent) {
+            if matches!(
+                node_kind(nstat.ephemeral_owner, self.tree.extended_types),
+                NodeKind::Ephemeral(_) | NodeKind::Persistent
+            ) {
                 return Err(ErrorCode::BadVersion);
             }
         } else {
@@ -291,7 +331,9 @@ impl Prep<'_> {
         self.record_delete(p, parent);
         Ok(Txn::Delete {
             op_type,
-            txn: DeleteTxn { path: p.to_string() },
+            txn: DeleteTxn {
+                path: p.to_string(),
+            },
         })
     }
 
@@ -316,7 +358,13 @@ impl Prep<'_> {
         );
     }
 
-    fn prep_set_acl(&mut self, p: &str, acl: &[Acl], version: i32, caller: &Caller) -> PResult<Txn> {
+    fn prep_set_acl(
+        &mut self,
+        p: &str,
+        acl: &[Acl],
+        version: i32,
+        caller: &Caller,
+    ) -> PResult<Txn> {
         path::validate_path(p).map_err(|_| ErrorCode::BadArguments)?;
         let acl = acl::fixup_acl(acl, caller.auth)?;
         let rec = self.record(p)?;
@@ -339,7 +387,8 @@ impl Prep<'_> {
     /// closeSession: deletes the session's ephemerals, including those still
     /// being created, minus those already being deleted.
     pub fn prep_close_session(&mut self, session_id: i64) -> Txn {
-        let mut es: std::collections::BTreeSet<String> = self.tree.ephemerals_of(session_id).into_iter().collect();
+        let mut es: std::collections::BTreeSet<String> =
+            self.tree.ephemerals_of(session_id).into_iter().collect();
         for (p, rec) in self.out.iter() {
             match &rec.stat {
                 None => {
@@ -365,11 +414,15 @@ impl Prep<'_> {
     pub fn prepare(&mut self, req: &WriteRequest, caller: &Caller) -> Txn {
         let r = match req {
             WriteRequest::Single(op_type, o) => self.prep_op(*op_type, o, caller),
-            WriteRequest::SetAcl { path, acl, version } => self.prep_set_acl(path, acl, *version, caller),
-            WriteRequest::Multi(ops) => return self.prep_multi(ops, caller),
-            WriteRequest::Reconfig => {
-                Err(if self.reconfig_enabled { ErrorCode::Unimplemented } else { ErrorCode::ReconfigDisabled })
+            WriteRequest::SetAcl { path, acl, version } => {
+                self.prep_set_acl(path, acl, *version, caller)
             }
+            WriteRequest::Multi(ops) => return self.prep_multi(ops, caller),
+            WriteRequest::Reconfig => Err(if self.reconfig_enabled {
+                ErrorCode::Unimplemented
+            } else {
+                ErrorCode::ReconfigDisabled
+            }),
             WriteRequest::Malformed => Err(ErrorCode::MarshallingError),
         };
         r.unwrap_or_else(|e| Txn::Error(ErrorTxn { err: e.code() }))
@@ -394,7 +447,9 @@ impl Prep<'_> {
         let mut txns = Vec::with_capacity(ops.len());
         for o in ops {
             if failed {
-                txns.push(Txn::Error(ErrorTxn { err: ErrorCode::RuntimeInconsistency.code() }));
+                txns.push(Txn::Error(ErrorTxn {
+                    err: ErrorCode::RuntimeInconsistency.code(),
+                }));
                 continue;
             }
             match self.prep_op(o.op_type(), o, caller) {
@@ -428,7 +483,11 @@ impl Prep<'_> {
 pub enum WriteRequest {
     /// create*/delete/setData/deleteContainer with its opcode.
     Single(i32, MultiOp),
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
     Multi(Vec<MultiOp>),
     Reconfig,
     /// The body could not be decoded: answered with MARSHALLINGERROR.

@@ -89,8 +89,14 @@ mod tests {
     fn stats_track_round_trip() {
         let s = "count=2,bytes=-1=;byteHardLimit=-1;countHardLimit=-1";
         assert_eq!(StatsTrack::parse(s.as_bytes()).to_string(), s);
-        assert_eq!(StatsTrack::parse(b"count=1,bytes=5").to_string(), "count=1,bytes=5");
-        assert_eq!(quota_path_of_limits("/zookeeper/quota/a/b/zookeeper_limits").as_deref(), Some("/a/b"));
+        assert_eq!(
+            StatsTrack::parse(b"count=1,bytes=5").to_string(),
+            "count=1,bytes=5"
+        );
+        assert_eq!(
+            quota_path_of_limits("/zookeeper/quota/a/b/zookeeper_limits").as_deref(),
+            Some("/a/b")
+        );
         assert!(is_ancestor_or_self("/a", "/a/b"));
         assert!(!is_ancestor_or_self("/a", "/ab"));
     }

@@ -95,7 +95,11 @@ pub async fn start_with(cfg: Config, rec: Recovered) -> anyhow::Result<ServerHan
             }
         }
     }));
-    tasks.push(tokio::spawn(crate::net::serve(listener, core_tx.clone(), cfg.clone())));
+    tasks.push(tokio::spawn(crate::net::serve(
+        listener,
+        core_tx.clone(),
+        cfg.clone(),
+    )));
     info!("serving clients on {client_addr}");
     Ok(ServerHandle {
         client_addr,

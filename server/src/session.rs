@@ -103,7 +103,8 @@ impl SessionTracker {
 
     /// Adds (or re-adds, on replay) a session.
     pub fn add(&mut self, id: i64, timeout_ms: i32) {
-        let expires_at = self.round_up(Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64));
+        let expires_at =
+            self.round_up(Instant::now() + Duration::from_millis(timeout_ms.max(0) as u64));
         self.sessions.insert(
             id,
             Session {
@@ -139,7 +140,12 @@ impl SessionTracker {
     /// Records activity; false if the session is unknown or closing.
     pub fn touch(&mut self, id: i64) -> bool {
         let now = Instant::now();
-        let Some(timeout) = self.sessions.get(&id).filter(|s| !s.closing).map(|s| s.timeout_ms) else {
+        let Some(timeout) = self
+            .sessions
+            .get(&id)
+            .filter(|s| !s.closing)
+            .map(|s| s.timeout_ms)
+        else {
             return false;
         };
         let at = self.round_up(now + Duration::from_millis(timeout.max(0) as u64));

@@ -361,10 +361,9 @@ impl SnapshotWriter {
             tmp,
             dest,
         };
-        w.enc = Some(SnapshotEncoder::with_file_header(BufWriter::with_capacity(
-            256 * 1024,
-            f,
-        ))?);
+        w.enc = Some(SnapshotEncoder::with_file_header(
+            BufWriter::with_capacity(256 * 1024, f),
+        )?);
         Ok(w)
     }
 

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use zkproto::consts::{event, op, ErrorCode, CONTAINER_EPHEMERAL_OWNER, TTL_EPHEMERAL_OWNER_PREFIX};
+use zkproto::consts::{
+    event, op, ErrorCode, CONTAINER_EPHEMERAL_OWNER, TTL_EPHEMERAL_OWNER_PREFIX,
+};
 use zkproto::path;
 use zkproto::records::{Acl, Stat, StatPersisted};
 use zkproto::txn::{Txn, TxnHeader};
@@ -133,6 +135,10 @@ impl DataTree {
         t.insert_system(QUOTA, open);
         let read_only = t.acls.intern(&Acl::read_unsafe());
         t.insert_system(CONFIG, read_only);
+        // ZooKeeper creates /zookeeper/config with aclVersion -1.
+        if let Some(n) = t.nodes.get_mut(CONFIG) {
+            n.stat.aversion = -1;
+        }
         t
     }
 
@@ -176,7 +182,8 @@ impl DataTree {
         }
         self.index_node(p, stat.ephemeral_owner);
         self.approximate_data_size += p.len() as i64 + data.as_ref().map_or(0, |d| d.len() as i64);
-        self.nodes.insert(p.to_string(), Node::new(data, acl_id, stat));
+        self.nodes
+            .insert(p.to_string(), Node::new(data, acl_id, stat));
         if p.starts_with(QUOTA) && path::basename(p) == quota::LIMITS_NODE {
             if let Some(qp) = quota::quota_path_of_limits(p) {
                 self.quota_paths.insert(qp);
@@ -301,7 +308,15 @@ impl DataTree {
         match txn {
             Txn::Create { txn: c, .. } => {
                 let owner = if c.ephemeral { hdr.client_id } else { 0 };
-                self.create_node(hdr, &c.path, c.data.clone(), &c.acl, owner, c.parent_cversion, trig)
+                self.create_node(
+                    hdr,
+                    &c.path,
+                    c.data.clone(),
+                    &c.acl,
+                    owner,
+                    c.parent_cversion,
+                    trig,
+                )
             }
             Txn::CreateContainer(c) => self.create_node(
                 hdr,
@@ -369,7 +384,11 @@ impl DataTree {
                             .collect(),
                     );
                 }
-                TxnResult::Multi(txns.iter().map(|t| self.apply_inner(hdr, t, trig)).collect())
+                TxnResult::Multi(
+                    txns.iter()
+                        .map(|t| self.apply_inner(hdr, t, trig))
+                        .collect(),
+                )
             }
             Txn::CreateSession(_) => TxnResult::SessionCreated,
             Txn::CloseSession(_) => {
@@ -378,7 +397,9 @@ impl DataTree {
                 }
                 TxnResult::SessionClosed
             }
-            Txn::Error(e) => TxnResult::Error(ErrorCode::from_i32(e.err).unwrap_or(ErrorCode::SystemError)),
+            Txn::Error(e) => {
+                TxnResult::Error(ErrorCode::from_i32(e.err).unwrap_or(ErrorCode::SystemError))
+            }
         }
     }
 

@@ -456,7 +456,10 @@ impl std::fmt::Display for Damage {
             Damage::PartialEntry => write!(f, "partial entry"),
             Damage::BadLength(n) => write!(f, "invalid entry length {n}"),
             Damage::ChecksumMismatch { stored, computed } => {
-                write!(f, "CRC check failed (stored {stored:#x}, computed {computed:#x})")
+                write!(
+                    f,
+                    "CRC check failed (stored {stored:#x}, computed {computed:#x})"
+                )
             }
         }
     }
@@ -991,7 +994,10 @@ mod tests {
             .map(|f| f.zxid)
             .collect();
         assert_eq!(names, vec![1, 4, 6]);
-        assert_eq!(read_header(&d.path().join("log.4")).unwrap(), (TXNLOG_MAGIC, 2, 0));
+        assert_eq!(
+            read_header(&d.path().join("log.4")).unwrap(),
+            (TXNLOG_MAGIC, 2, 0)
+        );
         assert_eq!(zxids(d.path(), -1), vec![1, 2, 3, 4, 5, 6]);
         // Reading after Z starts at the newest file starting at or before Z.
         assert_eq!(zxids(d.path(), 4), vec![5, 6]);

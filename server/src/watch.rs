@@ -29,13 +29,17 @@ struct Table {
 
 impl Table {
     fn add(&mut self, p: &str, conn: ConnId, mode: Mode) {
-        let e = self.by_path.entry(p.to_string()).or_default();
-        match e.get(&conn) {
-            // A persistent registration is not downgraded by a one-shot one.
-            Some(Mode::Persistent) | Some(Mode::Recursive) if mode == Mode::Standard => {}
-            _ => {
-                e.insert(conn, mode);
-            }
+        self.by_path
+            .entry(p.to_string())
+            .or_default()
+            .insert(conn, mode);
+    }
+
+    /// ZooKeeper 3.8 keeps one mode per (connection, path) across both
+    /// tables: the latest registration wins everywhere.
+    fn set_mode_if_present(&mut self, p: &str, conn: ConnId, mode: Mode) {
+        if let Some(m) = self.by_path.get_mut(p).and_then(|e| e.get_mut(&conn)) {
+            *m = mode;
         }
     }
 
@@ -65,7 +69,11 @@ impl Table {
     fn trigger(&mut self, p: &str, event_type: i32, recursive: bool, out: &mut Vec<ConnId>) {
         if let Some(e) = self.by_path.get_mut(p) {
             e.retain(|conn, mode| {
-                out.push(*conn);
+                // A recursive watch never reports NodeChildrenChanged, even
+                // from the child table (its mode is shared across tables).
+                if *mode != Mode::Recursive || event_type != event::NODE_CHILDREN_CHANGED {
+                    out.push(*conn);
+                }
                 *mode != Mode::Standard
             });
             if e.is_empty() {
@@ -76,7 +84,11 @@ impl Table {
             let mut cur = p;
             while let Some(parent) = path::parent(cur) {
                 if let Some(e) = self.by_path.get(parent) {
-                    out.extend(e.iter().filter(|(_, m)| **m == Mode::Recursive).map(|(c, _)| *c));
+                    out.extend(
+                        e.iter()
+                            .filter(|(_, m)| **m == Mode::Recursive)
+                            .map(|(c, _)| *c),
+                    );
                 }
                 cur = parent;
             }
@@ -111,24 +123,23 @@ impl Kind {
 pub struct WatchManager {
     data: Table,
     child: Table,
-    recursive_count: usize,
 }
 
 impl WatchManager {
     pub fn add_data_watch(&mut self, p: &str, conn: ConnId) {
         self.data.add(p, conn, Mode::Standard);
+        self.child.set_mode_if_present(p, conn, Mode::Standard);
     }
 
     pub fn add_child_watch(&mut self, p: &str, conn: ConnId) {
         self.child.add(p, conn, Mode::Standard);
+        self.data.set_mode_if_present(p, conn, Mode::Standard);
     }
 
     pub fn add_persistent(&mut self, p: &str, conn: ConnId, recursive: bool) {
         if recursive {
-            if !self.data.has(p, conn, |m| m == Mode::Recursive) {
-                self.recursive_count += 1;
-            }
             self.data.add(p, conn, Mode::Recursive);
+            self.child.set_mode_if_present(p, conn, Mode::Recursive);
         } else {
             self.data.add(p, conn, Mode::Persistent);
             self.child.add(p, conn, Mode::Persistent);
@@ -138,7 +149,7 @@ impl WatchManager {
     /// Connections to notify of `event_type` on `p`, each once.
     pub fn trigger(&mut self, p: &str, event_type: i32) -> Vec<ConnId> {
         let mut out = Vec::new();
-        let rec = self.recursive_count > 0;
+        let rec = true;
         match event_type {
             event::NODE_CREATED | event::NODE_DATA_CHANGED => {
                 self.data.trigger(p, event_type, rec, &mut out)
@@ -157,7 +168,6 @@ impl WatchManager {
 
     /// removeWatches: true if something was removed.
     pub fn remove(&mut self, p: &str, conn: ConnId, kind: Kind) -> bool {
-        let before_rec = self.data.has(p, conn, |m| m == Mode::Recursive);
         let removed = match kind {
             Kind::Children => self.child.remove(p, conn, |m| m != Mode::Recursive),
             Kind::Data => self.data.remove(p, conn, |_| true),
@@ -173,9 +183,6 @@ impl WatchManager {
             }
             Kind::PersistentRecursive => self.data.remove(p, conn, |m| m == Mode::Recursive),
         };
-        if before_rec && !self.data.has(p, conn, |m| m == Mode::Recursive) {
-            self.recursive_count = self.recursive_count.saturating_sub(1);
-        }
         removed
     }
 
@@ -198,19 +205,13 @@ impl WatchManager {
                 !e.is_empty()
             });
         }
-        self.recursive_count = self
-            .data
-            .by_path
-            .values()
-            .flat_map(|e| e.values())
-            .filter(|m| **m == Mode::Recursive)
-            .count();
     }
 
-    /// Watches by path → connections (for `wchp`, `wchs`).
+    /// Data watches by path → connections (for `wchp`, `wchs`, `wchc`,
+    /// which in ZooKeeper 3.8 list the data-watch table only).
     pub fn by_path(&self) -> BTreeMap<String, Vec<ConnId>> {
         let mut out: BTreeMap<String, Vec<ConnId>> = BTreeMap::new();
-        for t in [&self.data, &self.child] {
+        for t in [&self.data] {
             for (p, e) in &t.by_path {
                 let v = out.entry(p.clone()).or_default();
                 for c in e.keys() {
@@ -226,10 +227,9 @@ impl WatchManager {
         out
     }
 
-    /// Total number of (path, connection) registrations across both tables.
+    /// Number of (path, connection) data-watch registrations (`wchs`).
     pub fn total(&self) -> usize {
         self.data.by_path.values().map(|e| e.len()).sum::<usize>()
-            + self.child.by_path.values().map(|e| e.len()).sum::<usize>()
     }
 }
 
@@ -245,7 +245,10 @@ mod tests {
         w.add_persistent("/", 3, true);
         assert_eq!(w.trigger("/a", event::NODE_DATA_CHANGED), vec![1, 2, 3]);
         assert_eq!(w.trigger("/a", event::NODE_DATA_CHANGED), vec![2, 3]);
-        assert_eq!(w.trigger("/", event::NODE_CHILDREN_CHANGED), Vec::<ConnId>::new());
+        assert_eq!(
+            w.trigger("/", event::NODE_CHILDREN_CHANGED),
+            Vec::<ConnId>::new()
+        );
         assert_eq!(w.trigger("/a", event::NODE_CHILDREN_CHANGED), vec![2]);
         w.add_child_watch("/b", 4);
         w.add_data_watch("/b", 4);
