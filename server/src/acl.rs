@@ -51,6 +51,31 @@ pub fn authenticate(
     }
 }
 
+/// Java's `String.hashCode` (over UTF-16 code units).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// Orders a connection's identities the way ZooKeeper iterates its auth-info
+/// hash set (by hash bucket, then insertion), so `whoami` and the expansion of
+/// the `auth` ACL scheme list them in ZooKeeper's order.
+pub fn java_hash_set_order(ids: &mut [Id]) {
+    // Table size of a Java hash set holding ids.len() entries (load 0.75).
+    let mut n: u32 = 16;
+    while (ids.len() as u32) * 4 > n * 3 {
+        n *= 2;
+    }
+    ids.sort_by_key(|id| {
+        let h = 17i32
+            .wrapping_mul(37)
+            .wrapping_add(java_string_hash(&id.scheme))
+            .wrapping_mul(37)
+            .wrapping_add(java_string_hash(&id.id)) as u32;
+        (h ^ (h >> 16)) & (n - 1)
+    });
+}
+
 /// Whether `scheme` has a provider whose ids count for the `auth` ACL scheme
 /// (ip ids are automatic, not authenticated).
 fn is_authenticated_scheme(scheme: &str) -> bool {
@@ -211,6 +236,22 @@ mod tests {
             digest_id("super:test"),
             "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
         );
+    }
+
+    #[test]
+    fn auth_ids_in_java_set_order() {
+        let id = |s: &str, i: &str| Id {
+            scheme: s.into(),
+            id: i.into(),
+        };
+        let mut ids = vec![
+            id("ip", "127.0.0.1"),
+            id("digest", &digest_id("user1:pw1")),
+            id("digest", &digest_id("user2:pw2")),
+        ];
+        java_hash_set_order(&mut ids);
+        let users: Vec<_> = ids.iter().map(|i| &i.id[..5]).collect();
+        assert_eq!(users, ["user2", "127.0", "user1"]);
     }
 
     #[test]

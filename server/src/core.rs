@@ -636,8 +636,12 @@ impl Core {
                 return;
             }
         };
-        let auth = pkt.auth.unwrap_or_default();
-        match acl::authenticate(&pkt.scheme, &auth, self.cfg.super_digest.as_deref()) {
+        // A null auth buffer fails (ZooKeeper's providers throw on it).
+        let res = match &pkt.auth {
+            Some(auth) => acl::authenticate(&pkt.scheme, auth, self.cfg.super_digest.as_deref()),
+            None => Err(ErrorCode::AuthFailed),
+        };
+        match res {
             Ok(ids) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     for id in ids {
@@ -645,6 +649,7 @@ impl Core {
                             c.auth.push(id);
                         }
                     }
+                    acl::java_hash_set_order(&mut c.auth);
                 }
                 let f = frame(xid::AUTH, zxid, 0, None);
                 self.send(conn, f);
@@ -1035,9 +1040,7 @@ impl Core {
                     Ok(Some(req.to_bytes()))
                 }
                 op::WHO_AM_I => {
-                    let mut ids = auth.clone();
-                    ids.sort_by(|a, b| (&a.scheme, &a.id).cmp(&(&b.scheme, &b.id)));
-                    let client_info = ids
+                    let client_info = auth
                         .iter()
                         .map(|id| ClientInfo {
                             auth_scheme: id.scheme.clone(),
