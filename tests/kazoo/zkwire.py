@@ -171,7 +171,7 @@ class WireClient:
             if rxid == -1:
                 self.events.append((r.int(), r.int(), r.string()))
                 continue
-            if rxid == -2:
+            if rxid == -2 and xid != -2:
                 continue
             assert rxid == xid, "reply xid %d, expected %d" % (rxid, xid)
             if zxid > 0:
