@@ -234,10 +234,8 @@ impl Config {
                 },
                 "standaloneEnabled" => c.standalone_enabled = boolean()?,
                 "reconfigEnabled" => c.reconfig_enabled = boolean()?,
-                "electionAlg" => {
-                    if v != "3" {
-                        return Err(err("only electionAlg=3 is supported"));
-                    }
+                "electionAlg" if v != "3" => {
+                    return Err(err("only electionAlg=3 is supported"));
                 }
                 "logLevel" | "zkserver.logLevel" => c.log_level = Some(v.to_string()),
                 "logFile" | "zkserver.logFile" => c.log_file = Some(PathBuf::from(v)),

@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::prep::{Caller, Outstanding, Prep, WriteRequest};
 use crate::session::{self, SessionTracker};
 use crate::stats::{ConnStats, ServerStats};
+use crate::storage::{SnapshotData, Snapshotter};
 use crate::tree::{DataTree, TxnResult};
 use crate::watch::{ConnId, Kind, WatchManager};
 
@@ -59,8 +60,12 @@ pub enum CoreMsg {
     Closed {
         conn: ConnId,
     },
-    /// The log has made every entry up to this zxid durable.
-    Logged(i64),
+    /// The log has made every entry up to this zxid durable; `snapshot` asks
+    /// for a snapshot once they are applied.
+    Logged {
+        zxid: i64,
+        snapshot: bool,
+    },
     /// The log failed: stop acknowledging writes.
     LogFailed(String),
     FourLetter {
@@ -125,6 +130,7 @@ pub struct Core {
     in_flight: VecDeque<InFlight>,
     log_tx: mpsc::UnboundedSender<TxnEntry>,
     pub stats: ServerStats,
+    snapshotter: Snapshotter,
     /// Set when the log failed; no write is acknowledged after that.
     pub log_error: Option<String>,
     last_container_check: Instant,
@@ -267,6 +273,7 @@ impl Core {
             in_flight: VecDeque::new(),
             log_tx,
             stats: ServerStats::default(),
+            snapshotter: Snapshotter::default(),
             log_error: None,
             last_container_check: Instant::now(),
             started: Instant::now(),
@@ -306,7 +313,12 @@ impl Core {
                 body,
             } => self.on_request(conn, xid, op, body),
             CoreMsg::Closed { conn } => self.on_closed(conn),
-            CoreMsg::Logged(z) => self.on_logged(z),
+            CoreMsg::Logged { zxid, snapshot } => {
+                self.on_logged(zxid);
+                if snapshot {
+                    self.take_snapshot();
+                }
+            }
             CoreMsg::LogFailed(e) => {
                 warn!("transaction log failed, no more writes will be acknowledged: {e}");
                 self.log_error = Some(e);
@@ -468,6 +480,15 @@ impl Core {
             }
             debug!("connection {conn} from {} closed", c.remote);
         }
+    }
+
+    /// Copies the applied tree (exact at its last zxid) and writes it out on
+    /// a background thread.
+    fn take_snapshot(&mut self) {
+        let sessions = self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        let data = SnapshotData::of(&self.tree, &sessions);
+        let dir = crate::datadir::version_dir(&self.cfg.data_dir);
+        self.snapshotter.start(dir, data);
     }
 
     fn on_tick(&mut self) {

@@ -178,16 +178,8 @@ pub fn purge(snap_dir: &Path, log_dir: &Path, keep: usize) -> io::Result<PurgeRe
         keep
     };
     let snaps = list_snapshots(snap_dir)?;
-    let mut kept = Vec::new();
-    for s in snaps.iter().rev() {
-        if crate::snapshot::quick_check(&s.path)? {
-            kept.push(s.zxid);
-            if kept.len() == keep {
-                break;
-            }
-        }
-    }
-    let Some(&least) = kept.last() else {
+    let kept = crate::snapshot::find_valid_snapshots(snap_dir, keep)?;
+    let Some(least) = kept.last().map(|f| f.zxid) else {
         return Ok(PurgeReport::default());
     };
     let logs = list_logs(log_dir)?;
@@ -301,6 +293,23 @@ pub fn read_myid(data_dir: &Path) -> io::Result<Option<i64>> {
 
 pub fn write_myid(data_dir: &Path, id: i64) -> io::Result<()> {
     write_atomic(&data_dir.join(MYID_FILE), format!("{id}\n").as_bytes())
+}
+
+impl std::fmt::Display for PurgeReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.oldest_kept_snapshot {
+            Some(z) => write!(
+                f,
+                "kept snapshots from zxid 0x{z:x}; removed {} file(s)",
+                self.removed.len()
+            )?,
+            None => write!(f, "no valid snapshot; nothing removed")?,
+        }
+        for p in &self.removed {
+            write!(f, "\n  removed {}", p.display())?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

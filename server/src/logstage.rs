@@ -17,6 +17,11 @@ pub trait LogSink: Send + 'static {
     fn append(&mut self, e: &TxnEntry) -> io::Result<()>;
     /// Makes everything appended durable (flush + fsync).
     fn commit(&mut self) -> io::Result<()>;
+    /// Whether enough has been logged since the last snapshot that the
+    /// pipeline should take one now (asked once after each commit).
+    fn take_snapshot_due(&mut self) -> bool {
+        false
+    }
 }
 
 /// Keeps nothing: for servers without a dataDir (tests, `--in-memory`).
@@ -54,7 +59,10 @@ pub fn spawn(
                 }
                 let res = res.and_then(|_| sink.commit());
                 let msg = match res {
-                    Ok(()) => CoreMsg::Logged(last),
+                    Ok(()) => CoreMsg::Logged {
+                        zxid: last,
+                        snapshot: sink.take_snapshot_due(),
+                    },
                     Err(e) => {
                         error!("transaction log write failed: {e}");
                         let _ = core.blocking_send(CoreMsg::LogFailed(e.to_string()));

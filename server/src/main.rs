@@ -23,6 +23,14 @@ enum Cmd {
     },
     /// Check a zoo.cfg file and exit.
     CheckConfig { config: PathBuf },
+    /// Delete old snapshots and transaction logs, keeping the newest N
+    /// snapshots (at least 3) and the logs they need (like zkCleanup.sh).
+    Purge {
+        config: PathBuf,
+        /// Snapshots to keep.
+        #[arg(short = 'n', long, default_value_t = 3)]
+        count: usize,
+    },
 }
 
 fn init_logging(cfg: &Config) -> anyhow::Result<()> {
@@ -57,7 +65,9 @@ fn init_logging(cfg: &Config) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let path = match &cli.cmd {
-        Cmd::StartForeground { config } | Cmd::CheckConfig { config } => config.clone(),
+        Cmd::StartForeground { config }
+        | Cmd::CheckConfig { config }
+        | Cmd::Purge { config, .. } => config.clone(),
     };
     let cfg = match Config::load(&path) {
         Ok(c) => c,
@@ -69,6 +79,18 @@ fn main() -> ExitCode {
     if matches!(cli.cmd, Cmd::CheckConfig { .. }) {
         println!("configuration OK");
         return ExitCode::SUCCESS;
+    }
+    if let Cmd::Purge { count, .. } = cli.cmd {
+        return match zkserver::storage::purge(&cfg, count) {
+            Ok(r) => {
+                println!("{r}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("zkserver: purge failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Err(e) = init_logging(&cfg) {
         eprintln!("zkserver: cannot open log file: {e}");

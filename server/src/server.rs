@@ -95,6 +95,23 @@ pub async fn start_with(cfg: Config, rec: Recovered) -> anyhow::Result<ServerHan
             }
         }
     }));
+    if cfg.purge_interval_hours > 0 {
+        let pcfg = cfg.clone();
+        tasks.push(tokio::spawn(async move {
+            let every = Duration::from_secs(u64::from(pcfg.purge_interval_hours) * 3600);
+            let mut iv = tokio::time::interval(every);
+            loop {
+                iv.tick().await;
+                let c = pcfg.clone();
+                let keep = c.snap_retain_count as usize;
+                match tokio::task::spawn_blocking(move || crate::storage::purge(&c, keep)).await {
+                    Ok(Ok(r)) => info!("autopurge: {r}"),
+                    Ok(Err(e)) => tracing::warn!("autopurge failed: {e}"),
+                    Err(e) => tracing::warn!("autopurge task failed: {e}"),
+                }
+            }
+        }));
+    }
     tasks.push(tokio::spawn(crate::net::serve(
         listener,
         core_tx.clone(),

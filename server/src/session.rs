@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn id_layout() {
-        let id = initial_session_id(1, 0x1234_5678_9a);
+        let id = initial_session_id(1, 0x0012_3456_789a);
         assert_eq!(id >> 56, 1);
         assert_eq!(id & 0xffff, 0);
     }

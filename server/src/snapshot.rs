@@ -792,6 +792,23 @@ pub fn verify(path: &Path) -> io::Result<SnapshotTrailer> {
     FileSnapshotReader::open(path)?.finish()
 }
 
+/// Up to `n` snapshots of `dir` that pass [`quick_check`], newest first
+/// (`FileSnap.findNValidSnapshots`).
+pub fn find_valid_snapshots(dir: &Path, n: usize) -> io::Result<Vec<datadir::DataFile>> {
+    let mut out = Vec::new();
+    for f in datadir::list_snapshots(dir)?.into_iter().rev() {
+        if out.len() == n {
+            break;
+        }
+        match quick_check(&f.path) {
+            Ok(true) => out.push(f),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("invalid snapshot {}: {e}", f.path.display()),
+        }
+    }
+    Ok(out)
+}
+
 /// A snapshot that [`load_newest`] loaded and verified.
 #[derive(Debug)]
 pub struct LoadedSnapshot<T> {
@@ -817,21 +834,8 @@ pub fn load_newest<T>(
     dir: &Path,
     mut load: impl FnMut(&mut FileSnapshotReader) -> io::Result<T>,
 ) -> io::Result<Option<LoadedSnapshot<T>>> {
-    let files = datadir::list_snapshots(dir)?;
-    let mut candidates = 0usize;
-    for f in files.iter().rev() {
-        match quick_check(&f.path) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(e) => {
-                tracing::warn!("invalid snapshot {}: {e}", f.path.display());
-                continue;
-            }
-        }
-        candidates += 1;
-        if candidates > MAX_SNAPSHOT_CANDIDATES {
-            break;
-        }
+    let candidates = find_valid_snapshots(dir, MAX_SNAPSHOT_CANDIDATES)?;
+    for f in &candidates {
         tracing::info!("Reading snapshot {}", f.path.display());
         let attempt = (|| {
             let mut r = FileSnapshotReader::open(&f.path)?;
@@ -851,7 +855,7 @@ pub fn load_newest<T>(
             Err(e) => tracing::warn!("problem reading snap file {}: {e}", f.path.display()),
         }
     }
-    if candidates == 0 {
+    if candidates.is_empty() {
         return Ok(None);
     }
     Err(invalid_data(format!(

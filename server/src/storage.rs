@@ -1,15 +1,280 @@
-//! Recovery of the dataDir at start-up and the durable log sink.
-//! (In-memory until the on-disk formats are wired in.)
+//! Durable storage: recovery of the dataDir at start-up, the transaction-log
+//! sink of the log stage, and snapshots — all in ZooKeeper's own on-disk
+//! format ([`crate::txnlog`], [`crate::snapshot`], [`crate::datadir`]), so a
+//! dataDir moves between Apache ZooKeeper and this server without conversion.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tracing::{info, warn};
+use zkproto::records::{Acl, StatPersisted};
+use zkproto::txn::{Txn, TxnEntry};
 
 use crate::config::Config;
-use crate::logstage::NullSink;
+use crate::datadir;
+use crate::digest::{self, TreeDigest};
+use crate::logstage::LogSink;
 use crate::server::Recovered;
+use crate::snapshot::{self, SnapshotTrailer, SnapshotWriter, ZxidDigest};
 use crate::tree::DataTree;
+use crate::txnlog::{self, TxnLogOptions, TxnLogWriter};
 
+/// `dataDir/version-2` and `dataLogDir/version-2`.
+#[derive(Debug, Clone)]
+pub struct Dirs {
+    pub snap: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Dirs {
+    pub fn of(cfg: &Config) -> io::Result<Dirs> {
+        Ok(Dirs {
+            snap: datadir::ensure_version_dir(&cfg.data_dir)?,
+            log: datadir::ensure_version_dir(cfg.log_dir())?,
+        })
+    }
+}
+
+/// Loads the newest valid snapshot and replays the logs after it; a torn
+/// log tail is truncated (with a warning), a corrupt snapshot falls back to
+/// the one before it.
 pub fn recover(cfg: &Config) -> anyhow::Result<Recovered> {
-    Ok(Recovered {
-        tree: DataTree::new(cfg.extended_types),
-        sessions: Vec::new(),
-        sink: Box::new(NullSink),
+    let started = Instant::now();
+    let dirs = Dirs::of(cfg).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let extended = cfg.extended_types;
+    let loaded = snapshot::load_newest(&dirs.snap, |r| {
+        let sessions = r.sessions()?;
+        let mut tree = DataTree::empty(extended);
+        for (id, list) in r.acls()? {
+            tree.acls.insert_loaded(id, list);
+        }
+        while let Some(n) = r.next_node()? {
+            tree.insert_from_snapshot(&n.path, n.data, n.acl_id, n.stat);
+        }
+        Ok((tree, sessions))
     })
+    .with_context(|| format!("reading snapshots in {}", dirs.snap.display()))?;
+    let fresh = loaded.is_none();
+    let (mut tree, sessions, snap_zxid) = match loaded {
+        Some(l) => {
+            info!("loaded snapshot {} (zxid 0x{:x})", l.path.display(), l.zxid);
+            (l.value.0, l.value.1, l.zxid)
+        }
+        None => (DataTree::new(extended), Vec::new(), 0),
+    };
+    if tree.get("/").is_none() {
+        anyhow::bail!("snapshot has no root node");
+    }
+    tree.last_processed_zxid = snap_zxid;
+    tree.refresh_quotas();
+    let mut sessions: HashMap<i64, i32> = sessions.into_iter().collect();
+    let summary = txnlog::replay(&dirs.log, snap_zxid, |t| {
+        let hdr = &t.entry.header;
+        match &t.entry.txn {
+            Txn::CreateSession(c) => {
+                sessions.insert(hdr.client_id, c.time_out);
+            }
+            Txn::CloseSession(_) => {
+                sessions.remove(&hdr.client_id);
+            }
+            _ => {}
+        }
+        tree.apply(hdr, &t.entry.txn);
+        Ok(())
+    })
+    .with_context(|| format!("replaying the transaction log in {}", dirs.log.display()))?;
+    if let Some(tear) = &summary.truncated {
+        warn!(
+            "transaction log {} had a torn tail ({}); truncated at offset {}",
+            tear.path.display(),
+            tear.damage,
+            tear.offset
+        );
+    }
+    if fresh && summary.count == 0 {
+        // A new database starts with snapshot.0, as ZooKeeper's does.
+        write_snapshot(&dirs.snap, &SnapshotData::of(&tree, &sessions))
+            .context("writing the initial snapshot")?;
+    }
+    info!(
+        "recovered zxid 0x{:x}: {} znodes, {} sessions, {} transactions replayed in {} ms",
+        tree.last_processed_zxid,
+        tree.node_count(),
+        sessions.len(),
+        summary.count,
+        started.elapsed().as_millis()
+    );
+    let opts = TxnLogOptions {
+        prealloc_size: cfg.pre_alloc_size_kb * 1024,
+        force_sync: cfg.force_sync,
+        size_limit: None,
+    };
+    let writer = TxnLogWriter::open(&dirs.log, opts)
+        .with_context(|| format!("opening the transaction log in {}", dirs.log.display()))?;
+    Ok(Recovered {
+        tree,
+        sessions: sessions.into_iter().collect(),
+        sink: Box::new(FileSink::new(writer, cfg.snap_count)),
+    })
+}
+
+/// The log stage's sink: ZooKeeper's transaction log files, and the count
+/// that decides when a snapshot is due.
+pub struct FileSink {
+    writer: TxnLogWriter,
+    snap_count: u64,
+    since_snapshot: u64,
+    threshold: u64,
+    snapshot_due: bool,
+}
+
+/// `snapCount/2 + random[0, snapCount/2)`, as `SyncRequestProcessor` rolls it,
+/// so that the servers of an ensemble do not all snapshot at once.
+fn snapshot_threshold(snap_count: u64) -> u64 {
+    let half = (snap_count / 2).max(1);
+    half + rand::random::<u64>() % half
+}
+
+impl FileSink {
+    pub fn new(writer: TxnLogWriter, snap_count: u64) -> FileSink {
+        FileSink {
+            writer,
+            snap_count,
+            since_snapshot: 0,
+            threshold: snapshot_threshold(snap_count),
+            snapshot_due: false,
+        }
+    }
+}
+
+impl LogSink for FileSink {
+    fn append(&mut self, e: &TxnEntry) -> io::Result<()> {
+        self.writer.append(e)?;
+        self.since_snapshot += 1;
+        if self.since_snapshot > self.threshold {
+            // The next file starts after this commit; the snapshot is taken
+            // of the tree as it is when the pipeline gets the request.
+            self.since_snapshot = 0;
+            self.threshold = snapshot_threshold(self.snap_count);
+            self.snapshot_due = true;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        self.writer.commit()?;
+        if self.snapshot_due {
+            self.writer.roll()?;
+        }
+        Ok(())
+    }
+
+    fn take_snapshot_due(&mut self) -> bool {
+        std::mem::take(&mut self.snapshot_due)
+    }
+}
+
+/// A consistent copy of what a snapshot holds, taken in the pipeline (so it
+/// is exact at `zxid`) and written out on another thread.
+pub struct SnapshotData {
+    pub zxid: i64,
+    pub sessions: Vec<(i64, i32)>,
+    pub acls: Vec<(i64, Vec<Acl>)>,
+    pub nodes: Vec<(String, Option<Vec<u8>>, i64, StatPersisted)>,
+}
+
+impl SnapshotData {
+    pub fn of(tree: &DataTree, sessions: &HashMap<i64, i32>) -> SnapshotData {
+        let mut nodes = Vec::with_capacity(tree.node_count());
+        tree.walk(|p, n| {
+            // The root is stored as "".
+            let p = if p == "/" {
+                String::new()
+            } else {
+                p.to_string()
+            };
+            nodes.push((p, n.data.clone(), n.acl_id, n.stat.clone()));
+        });
+        let mut sessions: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
+        sessions.sort_unstable();
+        SnapshotData {
+            zxid: tree.last_processed_zxid,
+            sessions,
+            acls: tree.acls.entries(),
+            nodes,
+        }
+    }
+}
+
+/// Writes `snapshot.<zxid>` (temp file, fsync, rename) with the tree digest.
+pub fn write_snapshot(dir: &Path, s: &SnapshotData) -> io::Result<PathBuf> {
+    let mut w = SnapshotWriter::create(dir, s.zxid)?;
+    w.sessions(s.sessions.iter().copied())?;
+    w.acls(s.acls.iter().map(|(id, a)| (*id, a.as_slice())))?;
+    let mut td = TreeDigest::new();
+    for (p, data, acl, stat) in &s.nodes {
+        w.node(p, data.as_deref(), *acl, stat)?;
+        td.add(digest::node_digest(
+            if p.is_empty() { "/" } else { p },
+            data.as_deref(),
+            stat,
+        ));
+    }
+    w.finish(SnapshotTrailer {
+        digest: Some(ZxidDigest {
+            zxid: s.zxid,
+            digest_version: digest::DIGEST_VERSION,
+            digest: td.value(),
+        }),
+        last_processed_zxid: Some(s.zxid),
+    })
+}
+
+/// Takes snapshots in the background, one at a time.
+#[derive(Clone, Default)]
+pub struct Snapshotter {
+    busy: Arc<AtomicBool>,
+}
+
+impl Snapshotter {
+    /// Writes `data` on a background thread unless a snapshot is already
+    /// being written ("Too busy to snap", as ZooKeeper says).
+    pub fn start(&self, dir: PathBuf, data: SnapshotData) {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            warn!("too busy to snap, skipping");
+            return;
+        }
+        let busy = self.busy.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                let started = Instant::now();
+                match write_snapshot(&dir, &data) {
+                    Ok(p) => info!(
+                        "wrote snapshot {} ({} znodes) in {} ms",
+                        p.display(),
+                        data.nodes.len(),
+                        started.elapsed().as_millis()
+                    ),
+                    Err(e) => warn!("writing snapshot 0x{:x} failed: {e}", data.zxid),
+                }
+                busy.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            warn!("cannot start the snapshot thread: {e}");
+            self.busy.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Removes old snapshots and logs, keeping the newest `keep` snapshots
+/// (at least 3) and the logs they need — `zkCleanup.sh` / autopurge.
+pub fn purge(cfg: &Config, keep: usize) -> io::Result<datadir::PurgeReport> {
+    let dirs = Dirs::of(cfg)?;
+    datadir::purge(&dirs.snap, &dirs.log, keep)
 }

@@ -286,7 +286,9 @@ impl TxnLogWriter {
             start_zxid: zxid,
             written: 0,
             buf: file_header_bytes().to_vec(),
-            file_size: 0,
+            // As in ZooKeeper, which flushes the header before padding: the
+            // first extension makes the file HEADER_LEN + prealloc_size long.
+            file_size: HEADER_LEN,
             dir_synced: false,
         })
     }
@@ -835,16 +837,12 @@ pub fn truncate_after(dir: &Path, zxid: i64) -> io::Result<()> {
         Err(_) => 0,
         Ok(mut lf) => {
             let mut end = lf.pos;
-            loop {
-                match lf.step()? {
-                    Step::Entry { raw, .. } => {
-                        if txn_zxid(&raw).is_some_and(|z| z > zxid) {
-                            break;
-                        }
-                        end = lf.pos;
-                    }
-                    Step::End | Step::Damaged(_) => break,
+            // Stop at the first entry past `zxid`, at the end, or at damage.
+            while let Step::Entry { raw, .. } = lf.step()? {
+                if txn_zxid(&raw).is_some_and(|z| z > zxid) {
+                    break;
                 }
+                end = lf.pos;
             }
             end
         }
@@ -938,18 +936,19 @@ mod tests {
         w.append(&entry(1, 10)).unwrap();
         w.commit().unwrap();
         let p = d.path().join("log.1");
-        assert_eq!(fs::metadata(&p).unwrap().len(), 8192);
+        // Like ZooKeeper's files (64 MiB + 16 bytes by default).
+        assert_eq!(fs::metadata(&p).unwrap().len(), 8192 + 16);
         // Fill until the position comes within 4 KiB of the end.
         let mut z = 2;
-        while w.current_size() + 4096 < 8192 {
+        while w.current_size() + 4096 < 8192 + 16 {
             w.append(&entry(z, 500)).unwrap();
             z += 1;
         }
         w.commit().unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().len(), 8192);
+        assert_eq!(fs::metadata(&p).unwrap().len(), 8192 + 16);
         w.append(&entry(z, 10)).unwrap();
         w.commit().unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().len(), 16384);
+        assert_eq!(fs::metadata(&p).unwrap().len(), 16384 + 16);
         // An entry larger than the step overshoots; the next append re-pads
         // to a multiple of the step beyond the position.
         w.append(&entry(z + 1, 20000)).unwrap();

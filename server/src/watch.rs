@@ -168,7 +168,7 @@ impl WatchManager {
 
     /// removeWatches: true if something was removed.
     pub fn remove(&mut self, p: &str, conn: ConnId, kind: Kind) -> bool {
-        let removed = match kind {
+        match kind {
             Kind::Children => self.child.remove(p, conn, |m| m != Mode::Recursive),
             Kind::Data => self.data.remove(p, conn, |_| true),
             Kind::Any => {
@@ -182,8 +182,7 @@ impl WatchManager {
                 a || b
             }
             Kind::PersistentRecursive => self.data.remove(p, conn, |m| m == Mode::Recursive),
-        };
-        removed
+        }
     }
 
     /// checkWatches: whether `conn` has a watch of `kind` on `p`.

@@ -147,20 +147,26 @@ impl Server {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = s.child.try_wait() {
-                return Err(format!("server exited during start-up ({st}): {}", s.stderr()));
+                return Err(format!(
+                    "server exited during start-up ({st}): {}",
+                    s.stderr()
+                ));
             }
+            // ZooKeeper answers `ruok` before it serves requests; `srvr`
+            // (always whitelisted) says "not currently serving" until then.
             let ruok = four_letter(port, "ruok").unwrap_or_default();
-            let srvr = if ruok == "imok" {
-                String::new()
-            } else {
-                four_letter(port, "srvr").unwrap_or_default()
-            };
-            if ruok == "imok" || srvr.starts_with("Zookeeper version") {
-                return Ok(s);
+            if ruok == "imok" || ruok.contains("not in the whitelist") {
+                let srvr = four_letter(port, "srvr").unwrap_or_default();
+                if srvr.starts_with("Zookeeper version") {
+                    return Ok(s);
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(format!("no answer on port {port} within {limit:?}: {}", s.stderr()))
+        Err(format!(
+            "no answer on port {port} within {limit:?}: {}",
+            s.stderr()
+        ))
     }
 
     pub fn pid(&self) -> u32 {
@@ -178,7 +184,9 @@ impl Server {
 
     /// A mark in the stderr log; see [`Server::log_since`].
     pub fn log_mark(&self) -> usize {
-        fs::metadata(&self.stderr_path).map(|m| m.len() as usize).unwrap_or(0)
+        fs::metadata(&self.stderr_path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0)
     }
 
     /// The complete log lines written after `mark`.
@@ -189,7 +197,11 @@ impl Server {
             Some(i) => &tail[..=i],
             None => "",
         };
-        complete.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect()
+        complete
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from)
+            .collect()
     }
 
     /// Waits until no new line has appeared for 300 ms (at most `max`), then
@@ -273,13 +285,21 @@ pub fn read_frame(s: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     while got < 4 {
         match s.read(&mut len[got..])? {
             0 if got == 0 => return Ok(None),
-            0 => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "EOF inside a length")),
+            0 => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "EOF inside a length",
+                ))
+            }
             n => got += n,
         }
     }
     let n = i32::from_be_bytes(len);
     if !(0..=16 << 20).contains(&n) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("bad frame length {n}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("bad frame length {n}"),
+        ));
     }
     let mut buf = vec![0u8; n as usize];
     s.read_exact(&mut buf)?;
@@ -304,16 +324,22 @@ pub fn expect_closed(s: &mut TcpStream, within: Duration) -> Result<Closed, Stri
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
+            let shown: String = data.iter().take(64).map(|b| format!("{b:02x}")).collect();
             return Err(format!(
-                "connection still open after {within:?} (received {} bytes)",
+                "connection still open after {within:?} (received {} bytes: {shown})",
                 data.len()
             ));
         }
-        s.set_read_timeout(Some(left.min(Duration::from_millis(500)))).unwrap();
+        s.set_read_timeout(Some(left.min(Duration::from_millis(500))))
+            .unwrap();
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => data.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted) => {}
             // A reset is a close too (the server closed with unread input).
             Err(_) => break,
@@ -402,8 +428,9 @@ impl Client {
         let mut w = Writer::framed();
         req.write(&mut w);
         s.write_all(&w.finish_frame())?;
-        let f = read_frame(&mut s)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "closed during handshake"))?;
+        let f = read_frame(&mut s)?.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::UnexpectedEof, "closed during handshake")
+        })?;
         let resp = ConnectResponse::from_bytes(&f)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         if resp.session_id == 0 || resp.time_out <= 0 {
@@ -437,8 +464,9 @@ impl Client {
 
     pub fn reply_for(&mut self, xid: i32) -> io::Result<Reply> {
         loop {
-            let f = read_frame(&mut self.s)?
-                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection"))?;
+            let f = read_frame(&mut self.s)?.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::UnexpectedEof, "server closed the connection")
+            })?;
             let mut r = Reader::new(&f);
             let h = ReplyHeader::read(&mut r)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
@@ -509,11 +537,15 @@ impl Client {
             watch,
         }
         .to_bytes();
-        let (h, b) = self.request(op::GET_CHILDREN, &body).expect("getChildren: i/o");
+        let (h, b) = self
+            .request(op::GET_CHILDREN, &body)
+            .expect("getChildren: i/o");
         if h.err != 0 {
             return Err(h.err);
         }
-        Ok(GetChildrenResponse::from_bytes(&b).expect("GetChildrenResponse").children)
+        Ok(GetChildrenResponse::from_bytes(&b)
+            .expect("GetChildrenResponse")
+            .children)
     }
 
     pub fn set_data(&mut self, path: &str, data: &[u8]) -> Result<Stat, i32> {
@@ -533,7 +565,11 @@ impl Client {
     /// closeSession, then waits for the server to close the socket.
     pub fn close(mut self) {
         let xid = self.next_xid();
-        if self.s.write_all(&request_frame(xid, op::CLOSE_SESSION, &[])).is_ok() {
+        if self
+            .s
+            .write_all(&request_frame(xid, op::CLOSE_SESSION, &[]))
+            .is_ok()
+        {
             let _ = self.reply_for(xid);
         }
         let _ = expect_closed(&mut self.s, Duration::from_secs(5));
@@ -548,11 +584,15 @@ pub fn well_behaved(port: u16) -> Result<(), String> {
     let n = FRESH.fetch_add(1, Ordering::Relaxed);
     let path = format!("/fresh-{}-{n}", std::process::id());
     let data = format!("hello {n}").into_bytes();
-    let created = c.create(&path, &data, 0).map_err(|e| format!("create {path}: error {e}"))?;
+    let created = c
+        .create(&path, &data, 0)
+        .map_err(|e| format!("create {path}: error {e}"))?;
     if created != path {
         return Err(format!("create returned {created}, wanted {path}"));
     }
-    let (got, stat) = c.get_data(&path, false).map_err(|e| format!("getData {path}: error {e}"))?;
+    let (got, stat) = c
+        .get_data(&path, false)
+        .map_err(|e| format!("getData {path}: error {e}"))?;
     if got != data || stat.data_length != data.len() as i32 {
         return Err(format!("getData {path} returned {got:?} / {stat:?}"));
     }
