@@ -41,7 +41,51 @@ pub enum Outgoing {
     Close,
 }
 
-pub type ConnTx = mpsc::UnboundedSender<Outgoing>;
+/// The pipeline's handle on a connection's socket writer. It counts the
+/// bytes queued but not yet written, so a client that stops reading its
+/// replies is disconnected instead of growing the server's memory.
+#[derive(Clone, Debug)]
+pub struct ConnTx {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Bytes of replies a connection may leave unread before it is closed.
+pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
+
+impl ConnTx {
+    pub fn new() -> (
+        ConnTx,
+        mpsc::UnboundedReceiver<Outgoing>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        (
+            ConnTx {
+                tx,
+                queued: queued.clone(),
+            },
+            rx,
+            queued,
+        )
+    }
+
+    /// Queues a frame; false when the client is too far behind (the caller
+    /// then closes the connection).
+    pub fn send(&self, f: Vec<u8>) -> bool {
+        let n = self
+            .queued
+            .fetch_add(f.len(), std::sync::atomic::Ordering::Relaxed)
+            + f.len();
+        let _ = self.tx.send(Outgoing::Frame(f));
+        n <= MAX_QUEUED_BYTES
+    }
+
+    pub fn close(&self) {
+        let _ = self.tx.send(Outgoing::Close);
+    }
+}
 
 /// Messages into the pipeline.
 pub enum CoreMsg {
@@ -342,16 +386,24 @@ impl Core {
     }
 
     fn send(&mut self, conn: ConnId, f: Vec<u8>) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.stats.packets_sent += 1;
-            self.stats.packets_sent += 1;
-            let _ = c.tx.send(Outgoing::Frame(f));
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.stats.packets_sent += 1;
+        self.stats.packets_sent += 1;
+        if !c.tx.send(f) {
+            info!(
+                "closing connection from {}: more than {} MiB of replies unread",
+                c.remote,
+                MAX_QUEUED_BYTES >> 20
+            );
+            self.close_conn(conn);
         }
     }
 
     fn close_conn(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get(&conn) {
-            let _ = c.tx.send(Outgoing::Close);
+            c.tx.close();
         }
         self.on_closed(conn);
     }
@@ -382,7 +434,7 @@ impl Core {
                 "refusing connection from {remote}: client has seen zxid 0x{:x}, our last zxid is 0x{:x}",
                 req.last_zxid_seen, self.tree.last_processed_zxid
             );
-            let _ = c.tx.send(Outgoing::Close);
+            c.tx.close();
             return;
         }
         let timeout = req
@@ -440,8 +492,8 @@ impl Core {
             };
             let mut w = Writer::framed();
             resp.write(&mut w);
-            let _ = c.tx.send(Outgoing::Frame(w.finish_frame()));
-            let _ = c.tx.send(Outgoing::Close);
+            c.tx.send(w.finish_frame());
+            c.tx.close();
             return;
         }
         self.session_conn.insert(sid, conn);

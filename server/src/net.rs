@@ -18,7 +18,7 @@ use zkproto::jute::Jute;
 use zkproto::records::ConnectRequest;
 
 use crate::config::Config;
-use crate::core::{CoreMsg, Outgoing};
+use crate::core::{ConnTx, CoreMsg, Outgoing};
 use crate::fourlw::is_four_letter_word;
 
 /// How long a new connection may stay silent (`zookeeper.nio.sessionlessCnxnTimeout`).
@@ -166,9 +166,9 @@ async fn connection(
     .map_err(|_| "incomplete ConnectRequest within 10 s".to_string())??;
     let req = ConnectRequest::from_bytes(&payload)
         .map_err(|e| format!("malformed ConnectRequest: {e}"))?;
-    let (otx, orx) = mpsc::unbounded_channel();
+    let (otx, orx, queued) = ConnTx::new();
     let done = Arc::new(Notify::new());
-    tokio::spawn(writer(wr, orx, done.clone()));
+    tokio::spawn(writer(wr, orx, queued, done.clone()));
     core.send(CoreMsg::Connect {
         conn: id,
         req,
@@ -218,6 +218,7 @@ async fn connection(
 async fn writer(
     mut wr: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     done: Arc<Notify>,
 ) {
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -237,6 +238,7 @@ async fn writer(
         if !buf.is_empty() && wr.write_all(&buf).await.is_err() {
             break 'outer;
         }
+        queued.fetch_sub(buf.len(), Ordering::Relaxed);
         buf.clear();
         if close {
             break;
