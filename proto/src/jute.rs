@@ -128,13 +128,18 @@ impl<'a> Reader<'a> {
     }
 
     /// A jute `ustring`; null reads as the empty string, which is how every
-    /// ZooKeeper record that can carry a null string treats it.
+    /// ZooKeeper record that can carry a null string treats it. Invalid UTF-8
+    /// becomes U+FFFD, as Java's decoder does (a path with one then fails
+    /// validation instead of the whole request failing to decode).
     pub fn read_string(&mut self) -> Result<String> {
         match self.read_len()? {
             None => Ok(String::new()),
             Some(n) => {
                 let b = self.take(n)?;
-                String::from_utf8(b.to_vec()).map_err(|_| DecodeError::BadUtf8)
+                Ok(match std::str::from_utf8(b) {
+                    Ok(s) => s.to_string(),
+                    Err(_) => String::from_utf8_lossy(b).into_owned(),
+                })
             }
         }
     }
@@ -363,8 +368,8 @@ mod tests {
     }
 
     #[test]
-    fn bad_utf8_is_an_error() {
+    fn bad_utf8_is_replaced_like_java() {
         let b = [0, 0, 0, 2, 0xc3, 0x28];
-        assert_eq!(Reader::new(&b).read_string(), Err(DecodeError::BadUtf8));
+        assert_eq!(Reader::new(&b).read_string().unwrap(), "\u{FFFD}(");
     }
 }

@@ -369,7 +369,10 @@ impl Core {
                 self.fail_in_flight();
             }
             CoreMsg::FourLetter { cmd, remote, reply } => {
+                // ZooKeeper counts the command as a packet in and one out.
+                self.stats.packets_received += 1;
                 let out = crate::fourlw::run(self, &cmd, remote);
+                self.stats.packets_sent += 1;
                 let _ = reply.send(out);
             }
             CoreMsg::Tick => self.on_tick(),
@@ -429,6 +432,7 @@ impl Core {
             timeout_ms: 0,
         };
         self.stats.packets_received += 1;
+        c.stats.packets_received += 1;
         if req.last_zxid_seen > self.tree.last_processed_zxid {
             info!(
                 "refusing connection from {remote}: client has seen zxid 0x{:x}, our last zxid is 0x{:x}",
@@ -475,7 +479,7 @@ impl Core {
         // checks the password, so even a failed takeover disconnects it.
         if let Some(old) = self.session_conn.remove(&sid) {
             if old != conn {
-                info!("session 0x{sid:x} is reconnecting from {remote}, closing its previous connection");
+                debug!("session 0x{sid:x} is reconnecting from {remote}, closing its previous connection");
                 self.close_conn(old);
             }
         }

@@ -26,6 +26,67 @@ fn jdouble(v: f64) -> String {
     }
 }
 
+/// Java's `Date.toString()` in UTC: `Sun Nov 22 03:46:29 UTC 2026`.
+pub fn java_date(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        d,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        y
+    )
+}
+
+/// This process's resident set size.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The soft limit on open files (RLIMIT_NOFILE).
+fn max_fds() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(3)
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+        })
+        .unwrap_or(0)
+}
+
 /// Whether a 4-byte prefix of a new connection is a four-letter word.
 pub fn is_four_letter_word(b: &[u8; 4]) -> Option<&'static str> {
     let s = std::str::from_utf8(b).ok()?;
@@ -117,7 +178,9 @@ fn server_summary(core: &Core, out: &mut String) {
 
 /// Runs `cmd` and returns its output (the caller closes the connection).
 pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
-    let always = cmd == "isro" || cmd == "srvr";
+    // Only srvr is always allowed (isro too when read-only mode is enabled,
+    // which this server does not have).
+    let always = cmd == "srvr";
     if !always && !core.cfg.four_letter_whitelist.contains(cmd) {
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
@@ -155,7 +218,7 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                     c.stats.last_response_wall_ms,
                     c.stats.last_latency,
                     l.min(),
-                    jdouble(l.avg()),
+                    l.avg() as u64,
                     l.max
                 );
             }
@@ -193,19 +256,47 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
         }
         "envi" => {
             out.push_str("Environment:\n");
-            let _ = writeln!(out, "zookeeper.version={VERSION}");
-            let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-            let _ = writeln!(out, "host.name={}", host.trim());
-            let _ = writeln!(out, "os.name={}", std::env::consts::OS);
-            let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-            let _ = writeln!(
-                out,
-                "user.dir={}",
-                std::env::current_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
-            );
-            let _ = writeln!(out, "server.implementation=zkserver (Rust)");
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let osver = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default();
+            let env = |k: &str| std::env::var(k).unwrap_or_default();
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            // ZooKeeper's keys in ZooKeeper's order; the java.* ones describe
+            // this process as well as they can.
+            let lines = [
+                ("zookeeper.version", VERSION.to_string()),
+                ("host.name", host.trim().to_string()),
+                ("java.version", "<NA>".into()),
+                ("java.vendor", "<NA>".into()),
+                ("java.home", "<NA>".into()),
+                ("java.class.path", exe),
+                ("java.library.path", "<NA>".into()),
+                ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+                ("java.compiler", "<NA>".into()),
+                ("os.name", "Linux".into()),
+                (
+                    "os.arch",
+                    if std::env::consts::ARCH == "x86_64" {
+                        "amd64".into()
+                    } else {
+                        std::env::consts::ARCH.to_string()
+                    },
+                ),
+                ("os.version", osver.trim().to_string()),
+                ("user.name", env("USER")),
+                ("user.home", env("HOME")),
+                ("user.dir", cwd),
+                ("os.memory.free", "<NA>".into()),
+                ("os.memory.max", "<NA>".into()),
+                ("os.memory.total", format!("{}MB", rss_bytes() >> 20)),
+            ];
+            for (k, v) in lines {
+                let _ = writeln!(out, "{k}={v}");
+            }
         }
         "dirs" => {
             let _ = writeln!(out, "datadir_size: {}", dir_size(&core.cfg.data_dir));
@@ -249,12 +340,35 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
             out.push('\n');
         }
         "dump" => {
+            // Standalone ZooKeeper's format: sessions and connections grouped
+            // by the tick at which they expire.
+            let now = std::time::Instant::now();
+            let wall = crate::stats::now_wall_ms();
+            let at = |t: std::time::Instant| {
+                let ms = if t >= now {
+                    wall + t.duration_since(now).as_millis() as i64
+                } else {
+                    wall - now.duration_since(t).as_millis() as i64
+                };
+                java_date(ms)
+            };
             out.push_str("SessionTracker dump:\n");
-            let _ = writeln!(out, "Global Sessions({}):", core.sessions.len());
-            let mut sessions: Vec<_> = core.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
-            sessions.sort();
-            for (id, to) in sessions {
-                let _ = writeln!(out, "0x{id:x}\t{to}ms");
+            let mut buckets: std::collections::BTreeMap<std::time::Instant, Vec<i64>> =
+                Default::default();
+            for s in core.sessions.iter() {
+                buckets.entry(s.expires_at).or_default().push(s.id);
+            }
+            let _ = writeln!(
+                out,
+                "Session Sets ({})/({}):",
+                buckets.len(),
+                core.sessions.len()
+            );
+            for (t, ids) in &buckets {
+                let _ = writeln!(out, "{} expire at {}:", ids.len(), at(*t));
+                for id in ids {
+                    let _ = writeln!(out, "\t0x{id:x}");
+                }
             }
             out.push_str("ephemeral nodes dump:\n");
             let eph = core.tree.all_ephemerals();
@@ -268,9 +382,30 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                 }
             }
             out.push_str("Connections dump:\n");
-            let _ = writeln!(out, "Connections Sets ({}):", core.conns.len());
+            // A connection expires with its session; this one in 10 s.
+            let mut cbuckets: std::collections::BTreeMap<std::time::Instant, Vec<String>> =
+                Default::default();
+            cbuckets
+                .entry(now + std::time::Duration::from_secs(10))
+                .or_default()
+                .push(format!("ip: /{remote} sessionId: 0x0"));
             for c in core.conns.values() {
-                let _ = writeln!(out, "\tip: /{} sessionId: 0x{:x}", c.remote, c.session_id);
+                let t = core
+                    .sessions
+                    .get(c.session_id)
+                    .map_or(now, |s| s.expires_at);
+                cbuckets
+                    .entry(t)
+                    .or_default()
+                    .push(format!("ip: /{} sessionId: 0x{:x}", c.remote, c.session_id));
+            }
+            let n: usize = cbuckets.values().map(|v| v.len()).sum();
+            let _ = writeln!(out, "Connections Sets ({})/({}):", cbuckets.len(), n);
+            for (t, v) in &cbuckets {
+                let _ = writeln!(out, "{} expire at {}:", v.len(), at(*t));
+                for l in v {
+                    let _ = writeln!(out, "\t{l}");
+                }
             }
         }
         "mntr" => {
@@ -290,13 +425,16 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                     core.stats.packets_received.to_string(),
                 ),
                 ("zk_packets_sent", core.stats.packets_sent.to_string()),
-                ("zk_num_alive_connections", core.conns.len().to_string()),
+                (
+                    "zk_num_alive_connections",
+                    (core.conns.len() + 1).to_string(),
+                ),
                 (
                     "zk_outstanding_requests",
                     core.outstanding_requests().to_string(),
                 ),
                 ("zk_znode_count", znode_count(core).to_string()),
-                ("zk_watch_count", core.watches.total().to_string()),
+                ("zk_watch_count", core.watches.total_all().to_string()),
                 (
                     "zk_ephemerals_count",
                     core.tree.ephemeral_count().to_string(),
@@ -306,11 +444,10 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                     core.tree.approximate_data_size().to_string(),
                 ),
                 ("zk_open_file_descriptor_count", open_fds.to_string()),
-                ("zk_max_file_descriptor_count", "1048576".into()),
+                ("zk_max_file_descriptor_count", max_fds().to_string()),
                 ("zk_global_sessions", core.sessions.len().to_string()),
                 ("zk_local_sessions", "0".into()),
                 ("zk_uptime", uptime.to_string()),
-                ("zk_last_zxid", format!("0x{:x}", core.last_zxid())),
             ];
             for (k, v) in lines {
                 let _ = writeln!(out, "{k}\t{v}");

@@ -122,3 +122,11 @@ impl Default for ConnStats {
         ConnStats::new()
     }
 }
+
+/// Wall-clock milliseconds since the epoch.
+pub fn now_wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

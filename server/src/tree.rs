@@ -135,6 +135,9 @@ impl DataTree {
         t.insert_system(QUOTA, open);
         let read_only = t.acls.intern(&Acl::read_unsafe());
         t.insert_system(CONFIG, read_only);
+        // ZooKeeper counts the system paths (and its second root key) in its
+        // approximate data size.
+        t.approximate_data_size = (ZOOKEEPER.len() + QUOTA.len() + CONFIG.len() + 1) as i64;
         // ZooKeeper creates /zookeeper/config with aclVersion -1.
         if let Some(n) = t.nodes.get_mut(CONFIG) {
             n.stat.aversion = -1;

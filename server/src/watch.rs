@@ -226,6 +226,11 @@ impl WatchManager {
         out
     }
 
+    /// Registrations in both tables (`mntr`'s zk_watch_count).
+    pub fn total_all(&self) -> usize {
+        self.total() + self.child.by_path.values().map(|e| e.len()).sum::<usize>()
+    }
+
     /// Number of (path, connection) data-watch registrations (`wchs`).
     pub fn total(&self) -> usize {
         self.data.by_path.values().map(|e| e.len()).sum::<usize>()
