@@ -11,7 +11,9 @@ ZK_NAME=zk-ours
 
 ZKSERVER_BIN="${ZKSERVER_BIN:-target/debug/zkserver}"
 case "$ZKSERVER_BIN" in /*) ;; *) [ -x "$ZKSERVER_BIN" ] || ZKSERVER_BIN="$REPO/$ZKSERVER_BIN" ;; esac
-ZKSERVER_BIN="$(cd "$(dirname "$ZKSERVER_BIN")" 2>/dev/null && pwd)/$(basename "$ZKSERVER_BIN")"
+if d="$(cd "$(dirname "$ZKSERVER_BIN")" 2>/dev/null && pwd)"; then
+    ZKSERVER_BIN="${d%/}/$(basename "$ZKSERVER_BIN")"
+fi
 if [ "${1:-}" = start ] && [ ! -x "$ZKSERVER_BIN" ]; then
     zk_die "$ZKSERVER_BIN not found or not executable (cargo build, or set ZKSERVER_BIN)"
 fi
