@@ -1,0 +1,376 @@
+//! The state one shell keeps across commands (session, command counter,
+//! history, event delivery) and the line-level driver shared by the REPL and
+//! batch mode.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{mpsc, Notify};
+use zkproto::consts::{event, state};
+
+use crate::client::{Client, ClientOptions, State, WatchedEvent};
+use crate::commands::{self, exit, CmdError, CmdResult};
+use crate::output::{self, Out};
+
+/// Connection settings from the command line, reused by `connect`.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub session_timeout_ms: u32,
+    pub read_only: bool,
+    /// `-waitforconnection`: block until connected (at most the timeout).
+    pub wait: bool,
+}
+
+/// Where asynchronous output (watch events) goes.
+pub enum Sink {
+    /// Batch mode: node events on stdout (as zkCli), connection-state events
+    /// on stderr so that stdout carries only results.
+    Batch,
+    /// The REPL: everything through rustyline's external printer, which
+    /// prints above the prompt and redraws the line being typed.
+    Printer(Box<dyn rustyline::ExternalPrinter + Send>),
+}
+
+/// Receives every event of the session: prints it (unless `printwatches
+/// off`) and queues node events for `wait`.
+pub struct EventHub {
+    /// The current session's event channel, shared by the pump task and
+    /// [`EventHub::drain`]; events are delivered while this lock is held so
+    /// the two can never reorder them.
+    rx: Mutex<Option<mpsc::UnboundedReceiver<WatchedEvent>>>,
+    /// Bumped for every new session, so a stale pump task stops.
+    generation: AtomicU64,
+    print_watches: AtomicBool,
+    sink: Mutex<Sink>,
+    queue: Mutex<VecDeque<WatchedEvent>>,
+    notify: Notify,
+    out: Out,
+}
+
+/// Events kept for `wait` when nobody waits (old ones are dropped first).
+const MAX_QUEUED_EVENTS: usize = 10_000;
+
+impl EventHub {
+    pub fn new(out: Out, sink: Sink) -> Arc<EventHub> {
+        Arc::new(EventHub {
+            rx: Mutex::new(None),
+            generation: AtomicU64::new(0),
+            print_watches: AtomicBool::new(true),
+            sink: Mutex::new(sink),
+            queue: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+            out,
+        })
+    }
+
+    pub fn print_watches(&self) -> bool {
+        self.print_watches.load(Ordering::SeqCst)
+    }
+
+    pub fn set_print_watches(&self, on: bool) {
+        self.print_watches.store(on, Ordering::SeqCst);
+    }
+
+    pub fn set_sink(&self, sink: Sink) {
+        if let Ok(mut s) = self.sink.lock() {
+            *s = sink;
+        }
+    }
+
+    /// Handles one event from the client.
+    pub fn deliver(&self, ev: WatchedEvent) {
+        let is_state = ev.event_type == event::NONE;
+        let terminal = is_state
+            && matches!(
+                ev.state,
+                state::EXPIRED | state::CLOSED | state::AUTH_FAILED
+            );
+        if !is_state || terminal {
+            if let Ok(mut q) = self.queue.lock() {
+                if q.len() >= MAX_QUEUED_EVENTS {
+                    q.pop_front();
+                }
+                q.push_back(ev.clone());
+            }
+            self.notify.notify_one();
+        }
+        if !self.print_watches() {
+            return;
+        }
+        let text = if self.out.is_json() {
+            format!("{}\n", output::event_json(&ev))
+        } else {
+            output::watcher_block(&ev, self.out.color)
+        };
+        let Ok(mut sink) = self.sink.lock() else {
+            return;
+        };
+        match &mut *sink {
+            Sink::Printer(p) => {
+                let _ = p.print(text);
+            }
+            Sink::Batch if is_state => {
+                use std::io::Write;
+                let mut e = std::io::stderr().lock();
+                let _ = e.write_all(text.as_bytes());
+            }
+            Sink::Batch => {
+                use std::io::Write;
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(text.as_bytes());
+                let _ = o.flush();
+            }
+        }
+    }
+
+    /// Switches to a new session's events: forgets queued events and
+    /// returns the generation to give to [`pump`].
+    pub fn attach(&self, rx: mpsc::UnboundedReceiver<WatchedEvent>) -> u64 {
+        if let Ok(mut q) = self.queue.lock() {
+            q.clear();
+        }
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut g) = self.rx.lock() {
+            *g = Some(rx);
+        }
+        generation
+    }
+
+    /// Delivers every event already received. Batch mode calls this after
+    /// each command, so an event caused by a command (it reaches the client
+    /// before the command's reply) is printed before the next command's
+    /// output, as zkCli's line-by-line timing would show it.
+    pub fn drain(&self) {
+        let Ok(mut g) = self.rx.lock() else { return };
+        if let Some(rx) = g.as_mut() {
+            while let Ok(ev) = rx.try_recv() {
+                self.deliver(ev);
+            }
+        }
+    }
+
+    fn poll_deliver(&self, cx: &mut Context<'_>, generation: u64) -> Poll<()> {
+        if self.generation.load(Ordering::SeqCst) != generation {
+            return Poll::Ready(());
+        }
+        let Ok(mut g) = self.rx.lock() else {
+            return Poll::Ready(());
+        };
+        let Some(rx) = g.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(ev)) => self.deliver(ev),
+                Poll::Ready(None) => {
+                    *g = None;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// The oldest watch event not yet returned by `wait`, waiting at most
+    /// `timeout` (`None` = forever). A terminal session event (Expired,
+    /// Closed, AuthFailed) ends the wait with an error.
+    pub async fn next_event(&self, timeout: Option<Duration>) -> Result<WatchedEvent, CmdError> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            let notified = self.notify.notified();
+            let popped = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+            if let Some(ev) = popped {
+                if ev.event_type == event::NONE {
+                    return Err(CmdError::Lost(format!(
+                        "wait: the session ended: {}",
+                        output::event_text(&ev)
+                    )));
+                }
+                return Ok(ev);
+            }
+            match deadline {
+                Some(d) => {
+                    if tokio::time::timeout_at(d, notified).await.is_err() {
+                        return Err(CmdError::Failed(format!(
+                            "wait: no watch event within {} ms",
+                            timeout.map(|t| t.as_millis()).unwrap_or_default()
+                        )));
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+}
+
+/// The whole shell: session, counters, output.
+pub struct Shell {
+    pub out: Out,
+    pub hub: Arc<EventHub>,
+    /// The connect string as given (shown in the prompt, reused by `connect`).
+    pub host: String,
+    pub opts: ConnectOptions,
+    pub client: Option<Client>,
+    /// zkCli's `commandCount`: N in the prompt and the `redo` index.
+    pub count: usize,
+    pub history: BTreeMap<usize, String>,
+    /// Set by `quit`/`exit`.
+    pub quit: bool,
+    /// REPL mode: Ctrl-C interrupts the running command instead of the shell.
+    pub interactive: bool,
+    /// The task forwarding the current session's events (awaited on close so
+    /// the `Closed` event is printed before the shell exits).
+    pump: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Shell {
+    pub fn new(out: Out, hub: Arc<EventHub>, host: String, opts: ConnectOptions) -> Shell {
+        Shell {
+            out,
+            hub,
+            host,
+            opts,
+            client: None,
+            count: 0,
+            history: BTreeMap::new(),
+            quit: false,
+            interactive: false,
+            pump: None,
+        }
+    }
+
+    /// The session state as zkCli's prompt shows it.
+    pub fn state(&self) -> String {
+        match &self.client {
+            Some(c) => c.state().to_string(),
+            None => "CLOSED".into(),
+        }
+    }
+
+    /// zkCli's `isAlive()`: anything but CLOSED and AUTH_FAILED.
+    pub fn session_alive(&self) -> bool {
+        match &self.client {
+            Some(c) => !matches!(c.state(), State::Closed | State::AuthFailed),
+            None => false,
+        }
+    }
+
+    pub fn prompt(&self) -> String {
+        format!("[zk: {}({}) {}] ", self.host, self.state(), self.count)
+    }
+
+    /// Opens a session to `host` (closing the current one first), as zkCli's
+    /// `connectToZK`.
+    pub async fn connect(&mut self, host: &str) -> CmdResult {
+        self.close_session().await;
+        self.host = host.to_string();
+        let opts = ClientOptions {
+            session_timeout_ms: self.opts.session_timeout_ms,
+            can_be_read_only: self.opts.read_only,
+            ..Default::default()
+        };
+        let (client, rx) = Client::new(host, opts).map_err(|code| match code {
+            zkproto::ErrorCode::BadArguments => {
+                CmdError::Usage(format!("Invalid connect string \"{host}\""))
+            }
+            code => CmdError::Keeper { code, path: None },
+        })?;
+        let generation = self.hub.attach(rx);
+        self.pump = Some(tokio::spawn(pump(self.hub.clone(), generation)));
+        self.client = Some(client.clone());
+        if self.opts.wait {
+            let t = Duration::from_millis(u64::from(self.opts.session_timeout_ms));
+            if let Err(code) = client.wait_connected(t).await {
+                self.close_session().await;
+                return Err(CmdError::Lost(format!(
+                    "Could not connect to {host} within {} ms ({})",
+                    t.as_millis(),
+                    commands::generic_keeper_message(code, None)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the session if it is alive (ephemerals go away at once).
+    pub async fn close_session(&mut self) {
+        if let Some(c) = &self.client {
+            if !matches!(c.state(), State::Closed) {
+                let _ = tokio::time::timeout(Duration::from_secs(10), c.close()).await;
+            }
+        }
+        // The client ends the event channel after `Closed`; wait (briefly)
+        // until that last event has been printed.
+        if let Some(p) = self.pump.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), p).await;
+        }
+    }
+
+    /// Runs one input line the zkCli way: empty (or whitespace-only, or `#`
+    /// comment) lines are skipped and not counted; anything else is recorded
+    /// in the history under the current N, run, reported, and N increases.
+    /// Returns `None` for a skipped line, else the command's exit code.
+    pub async fn execute_line(&mut self, line: &str) -> Option<i32> {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            return None;
+        }
+        let args = commands::tokenize(line);
+        self.history.insert(self.count, line.to_string());
+        let r = if self.interactive {
+            tokio::select! {
+                r = commands::dispatch(self, args) => r,
+                _ = tokio::signal::ctrl_c() => Err(CmdError::Interrupted),
+            }
+        } else {
+            commands::dispatch(self, args).await
+        };
+        self.hub.drain();
+        let code = self.report(r);
+        self.count += 1;
+        Some(code)
+    }
+
+    /// Runs an already split command (argv mode), reporting the outcome.
+    pub async fn execute_args(&mut self, args: Vec<String>) -> i32 {
+        let r = commands::dispatch(self, args).await;
+        self.hub.drain();
+        self.report(r)
+    }
+
+    /// Prints a command's failure the way zkCli does and returns its exit code.
+    pub fn report(&self, r: CmdResult) -> i32 {
+        let e = match r {
+            Ok(()) => return exit::OK,
+            Err(e) => e,
+        };
+        let code = e.exit_code();
+        if self.out.is_json() {
+            if !matches!(e, CmdError::Silent(_)) {
+                let v = json!({"error": e.message(), "exit_code": code});
+                eprintln!("{v}");
+            }
+            return code;
+        }
+        match &e {
+            CmdError::Silent(_) => {}
+            CmdError::NotConnected => self.out.line("Not connected"),
+            CmdError::NotFound(_) => {
+                self.out.err_line(&commands::usage_listing());
+                self.out.err_line(&e.message());
+            }
+            _ => self.out.err_line(&e.message()),
+        }
+        code
+    }
+}
+
+/// Delivers the session's events as they arrive, until its channel ends (or
+/// a newer session replaces it).
+async fn pump(hub: Arc<EventHub>, generation: u64) {
+    std::future::poll_fn(|cx| hub.poll_deliver(cx, generation)).await;
+}
