@@ -39,7 +39,7 @@ note "build"
 cargo build --workspace --all-targets || { echo "build failed" >&2; exit 1; }
 
 note "cargo test --workspace"
-if cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"; then ok "cargo test"; else bad "cargo test"; fi
+if ZK_TEST_SERVER="${ZK_TEST_SERVER:-both}" cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"; then ok "cargo test"; else bad "cargo test"; fi
 
 if $have_deps; then
     tmp="$(mktemp -d)"
