@@ -796,8 +796,9 @@ impl Core {
                     auth: &auth,
                 },
             );
-            let sub_ops = match &req {
-                WriteRequest::Multi(ops) => ops.iter().map(|o| o.op_type()).collect(),
+            // A multi's per-op results follow the logged sub-transactions.
+            let sub_ops = match &txn {
+                Txn::Multi(txns) => txns.iter().map(|t| t.op_type()).collect(),
                 _ => Vec::new(),
             };
             let op_type = match &txn {
@@ -982,9 +983,9 @@ impl Core {
                     .map(|(i, r)| match r {
                         TxnResult::Created(p, s) => {
                             // ZooKeeper 3.8 answers create and create2 sub-ops
-                            // with a plain create result; containers and TTL
-                            // nodes with create2 results.
-                            if matches!(o.sub_ops.get(i), Some(&op::CREATE) | Some(&op::CREATE2)) {
+                            // (logged as creates) with a plain create result;
+                            // containers and TTL nodes with create2 results.
+                            if o.sub_ops.get(i) == Some(&op::CREATE) {
                                 MultiResult::Create(p)
                             } else {
                                 MultiResult::Create2(p, s)

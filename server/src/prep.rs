@@ -192,13 +192,10 @@ impl Prep<'_> {
         } else if ttl >= 0 {
             return Err(ErrorCode::BadArguments);
         }
-        // The opcode must fit the mode: containers only by createContainer,
-        // TTL nodes only by createTTL.
-        if mode.is_container() != (op_type == op::CREATE_CONTAINER)
-            || mode.is_ttl() != (op_type == op::CREATE_TTL)
-        {
-            return Err(ErrorCode::BadArguments);
-        }
+        // As in ZooKeeper, the opcode decides the kind of node: a create or
+        // create2 with the container flag makes a plain persistent node, a
+        // createContainer always a container (a multi maps the flag to the
+        // opcode before this, see `multi_op_type`).
         let p = &req.path;
         let last_slash = p.rfind('/').ok_or(ErrorCode::BadArguments)?;
         if p.contains('\0') {
@@ -229,9 +226,9 @@ impl Prep<'_> {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
         let new_cversion = pstat.cversion.wrapping_add(1);
-        let owner = if mode.is_container() {
+        let owner = if op_type == op::CREATE_CONTAINER {
             CONTAINER_EPHEMERAL_OWNER
-        } else if mode.is_ttl() {
+        } else if op_type == op::CREATE_TTL {
             TTL_EPHEMERAL_OWNER_PREFIX | ttl
         } else if mode.is_ephemeral() {
             caller.session_id
@@ -452,7 +449,7 @@ impl Prep<'_> {
                 }));
                 continue;
             }
-            match self.prep_op(o.op_type(), o, caller) {
+            match self.prep_op(multi_op_type(o), o, caller) {
                 Ok(t) => txns.push(t),
                 Err(e) => {
                     failed = true;
@@ -476,6 +473,24 @@ impl Prep<'_> {
             }
         }
         Txn::Multi(txns)
+    }
+}
+
+/// The opcode ZooKeeper gives an op inside a multi: its `Op.create` derives
+/// it from the flags (container flag → createContainer), and create2 ops are
+/// logged as plain creates — ZooKeeper 3.8's replay only accepts those.
+fn multi_op_type(o: &MultiOp) -> i32 {
+    match o {
+        MultiOp::Create { op_type, req } => {
+            if CreateMode::from_flags(req.flags).is_some_and(|m| m.is_container()) {
+                op::CREATE_CONTAINER
+            } else if *op_type == op::CREATE_TTL {
+                op::CREATE_TTL
+            } else {
+                op::CREATE
+            }
+        }
+        _ => o.op_type(),
     }
 }
 
