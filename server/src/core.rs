@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::prep::{Caller, Outstanding, Prep, WriteRequest};
 use crate::session::{self, SessionTracker};
 use crate::stats::{ConnStats, ServerStats};
-use crate::storage::{SnapshotData, Snapshotter};
+use crate::storage::{NodeCopy, SnapshotStream, Snapshotter};
 use crate::tree::{DataTree, TxnResult};
 use crate::watch::{ConnId, Kind, WatchManager};
 
@@ -147,6 +147,22 @@ pub struct Conn {
     pub timeout_ms: i32,
 }
 
+/// A snapshot in progress: the tree is walked a slice at a time between
+/// requests and the copies streamed to the snapshot thread.
+struct SnapJob {
+    zxid: i64,
+    /// Paths still to visit (depth first, parents before children).
+    stack: Vec<String>,
+    /// ACL ids in the map written at the start.
+    acl_ids: std::collections::HashSet<i64>,
+    stream: SnapshotStream,
+    /// A slice the writer had no room for yet.
+    pending: Option<Vec<NodeCopy>>,
+}
+
+/// Nodes copied per slice of a snapshot walk.
+const SNAPSHOT_SLICE: usize = 2048;
+
 /// Where a transaction came from, to answer it once applied.
 struct Origin {
     conn: ConnId,
@@ -175,6 +191,7 @@ pub struct Core {
     log_tx: mpsc::UnboundedSender<TxnEntry>,
     pub stats: ServerStats,
     snapshotter: Snapshotter,
+    snap_job: Option<SnapJob>,
     /// Set when the log failed; no write is acknowledged after that.
     pub log_error: Option<String>,
     last_container_check: Instant,
@@ -318,6 +335,7 @@ impl Core {
             log_tx,
             stats: ServerStats::default(),
             snapshotter: Snapshotter::default(),
+            snap_job: None,
             log_error: None,
             last_container_check: Instant::now(),
             started: Instant::now(),
@@ -326,9 +344,24 @@ impl Core {
 
     /// Runs until a Shutdown message (or every sender is gone).
     pub async fn run(mut self, mut rx: mpsc::Receiver<CoreMsg>) {
-        while let Some(msg) = rx.recv().await {
+        use tokio::sync::mpsc::error::TryRecvError;
+        loop {
+            if self.snap_job.is_some() {
+                // Interleave a slice of the snapshot walk with requests.
+                for _ in 0..1024 {
+                    match rx.try_recv() {
+                        Ok(CoreMsg::Shutdown) | Err(TryRecvError::Disconnected) => return,
+                        Ok(msg) => self.handle(msg),
+                        Err(TryRecvError::Empty) => break,
+                    }
+                }
+                self.snapshot_step();
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let Some(msg) = rx.recv().await else { return };
             if matches!(msg, CoreMsg::Shutdown) {
-                break;
+                return;
             }
             self.handle(msg);
             // Drain what is already queued before yielding, so replies of a
@@ -538,13 +571,83 @@ impl Core {
         }
     }
 
-    /// Copies the applied tree (exact at its last zxid) and writes it out on
-    /// a background thread.
+    /// Starts a snapshot of the applied tree as of its last zxid. The walk
+    /// runs in slices between requests ([`Core::snapshot_step`]).
     fn take_snapshot(&mut self) {
-        let sessions = self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
-        let data = SnapshotData::of(&self.tree, &sessions);
+        if self.snap_job.is_some() {
+            warn!("too busy to snap, skipping");
+            return;
+        }
+        let zxid = self.tree.last_processed_zxid;
+        let mut sessions: Vec<(i64, i32)> =
+            self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        sessions.sort_unstable();
+        let acls = self.tree.acls.entries();
+        let acl_ids = acls.iter().map(|(id, _)| *id).collect();
         let dir = crate::datadir::version_dir(&self.cfg.data_dir);
-        self.snapshotter.start(dir, data);
+        if let Some(stream) = self.snapshotter.begin(dir, zxid, sessions, acls) {
+            self.snap_job = Some(SnapJob {
+                zxid,
+                stack: vec!["/".to_string()],
+                acl_ids,
+                stream,
+                pending: None,
+            });
+        }
+    }
+
+    /// Copies the next slice of the tree into the snapshot. Nodes created
+    /// after the snapshot's zxid are left out (their creates are replayed);
+    /// a node whose ACL was replaced after it gets the open ACL id, which the
+    /// replayed setACL corrects.
+    fn snapshot_step(&mut self) {
+        let Some(job) = self.snap_job.as_mut() else {
+            return;
+        };
+        if let Some(chunk) = job.pending.take() {
+            if let Err(c) = job.stream.try_send(chunk) {
+                if job.stream.failed() {
+                    self.snap_job = None;
+                } else {
+                    job.pending = Some(c);
+                }
+                return;
+            }
+        }
+        let mut chunk = Vec::with_capacity(SNAPSHOT_SLICE);
+        while chunk.len() < SNAPSHOT_SLICE {
+            let Some(p) = job.stack.pop() else { break };
+            let Some(n) = self.tree.get(&p) else { continue };
+            if n.stat.czxid > job.zxid {
+                continue;
+            }
+            let acl = if n.acl_id == crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID
+                || job.acl_ids.contains(&n.acl_id)
+            {
+                n.acl_id
+            } else {
+                crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID
+            };
+            for c in n.children.iter().rev() {
+                job.stack.push(zkproto::path::join(&p, c));
+            }
+            let stored = if p == "/" { String::new() } else { p };
+            chunk.push((stored, n.data.clone(), acl, n.stat.clone()));
+        }
+        if !chunk.is_empty() {
+            if let Err(c) = job.stream.try_send(chunk) {
+                if job.stream.failed() {
+                    self.snap_job = None;
+                    return;
+                }
+                job.pending = Some(c);
+            }
+        }
+        if job.stack.is_empty() && job.pending.is_none() {
+            if let Some(job) = self.snap_job.take() {
+                job.stream.finish(self.tree.last_processed_zxid);
+            }
+        }
     }
 
     fn on_tick(&mut self) {

@@ -41,7 +41,7 @@ pub fn spawn(
     mut sink: Box<dyn LogSink>,
     mut rx: mpsc::UnboundedReceiver<TxnEntry>,
     core: mpsc::Sender<CoreMsg>,
-) -> std::thread::JoinHandle<()> {
+) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("txnlog".into())
         .spawn(move || {
@@ -74,5 +74,4 @@ pub fn spawn(
                 }
             }
         })
-        .expect("spawning the log thread")
 }

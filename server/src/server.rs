@@ -80,7 +80,8 @@ pub async fn start_with(cfg: Config, rec: Recovered) -> anyhow::Result<ServerHan
     }
     let (core_tx, core_rx) = mpsc::channel(16 * 1024);
     let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let log_thread = logstage::spawn(rec.sink, log_rx, core_tx.clone());
+    let log_thread =
+        logstage::spawn(rec.sink, log_rx, core_tx.clone()).context("starting the log thread")?;
     let core = Core::new(cfg.clone(), rec.tree, sessions, log_tx);
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(core.run(core_rx)));

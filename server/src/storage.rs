@@ -235,39 +235,119 @@ pub fn write_snapshot(dir: &Path, s: &SnapshotData) -> io::Result<PathBuf> {
     })
 }
 
+/// One node copied for a snapshot: path ("" for the root), data, ACL id, stat.
+pub type NodeCopy = (String, Option<Vec<u8>>, i64, StatPersisted);
+
+enum SnapMsg {
+    Nodes(Vec<NodeCopy>),
+    /// All nodes sent; the zxid applied when the copy finished.
+    Finish(i64),
+}
+
 /// Takes snapshots in the background, one at a time.
 #[derive(Clone, Default)]
 pub struct Snapshotter {
     busy: Arc<AtomicBool>,
 }
 
+/// The pipeline's end of a snapshot being written: it sends the nodes in
+/// slices as it walks the tree between requests, so writes never stall for
+/// the whole tree (a fuzzy snapshot, as ZooKeeper's: replaying the log from
+/// its zxid fixes whatever changed during the walk).
+pub struct SnapshotStream {
+    tx: std::sync::mpsc::SyncSender<SnapMsg>,
+}
+
+impl SnapshotStream {
+    /// Hands a slice to the writer; gives it back if the writer is behind.
+    pub fn try_send(&self, nodes: Vec<NodeCopy>) -> Result<(), Vec<NodeCopy>> {
+        match self.tx.try_send(SnapMsg::Nodes(nodes)) {
+            Ok(()) => Ok(()),
+            Err(std::sync::mpsc::TrySendError::Full(SnapMsg::Nodes(n)))
+            | Err(std::sync::mpsc::TrySendError::Disconnected(SnapMsg::Nodes(n))) => Err(n),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Whether the writer thread has given up (an I/O error).
+    pub fn failed(&self) -> bool {
+        matches!(
+            self.tx.try_send(SnapMsg::Nodes(Vec::new())),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_))
+        )
+    }
+
+    /// Ends the node list; the writer seals, fsyncs and renames the file.
+    pub fn finish(self, last_zxid: i64) {
+        let _ = self.tx.send(SnapMsg::Finish(last_zxid));
+    }
+}
+
 impl Snapshotter {
-    /// Writes `data` on a background thread unless a snapshot is already
-    /// being written ("Too busy to snap", as ZooKeeper says).
-    pub fn start(&self, dir: PathBuf, data: SnapshotData) {
+    /// Starts writing `snapshot.<zxid>` with the sessions and ACL map as of
+    /// `zxid`; `None` if a snapshot is still being written ("Too busy to
+    /// snap", as ZooKeeper says) or the thread cannot start.
+    pub fn begin(
+        &self,
+        dir: PathBuf,
+        zxid: i64,
+        sessions: Vec<(i64, i32)>,
+        acls: Vec<(i64, Vec<Acl>)>,
+    ) -> Option<SnapshotStream> {
         if self.busy.swap(true, Ordering::AcqRel) {
             warn!("too busy to snap, skipping");
-            return;
+            return None;
         }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SnapMsg>(8);
         let busy = self.busy.clone();
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
                 let started = Instant::now();
-                match write_snapshot(&dir, &data) {
-                    Ok(p) => info!(
-                        "wrote snapshot {} ({} znodes) in {} ms",
+                let res = (|| -> io::Result<Option<(PathBuf, u64)>> {
+                    let mut w = SnapshotWriter::create(&dir, zxid)?;
+                    w.sessions(sessions.iter().copied())?;
+                    w.acls(acls.iter().map(|(id, a)| (*id, a.as_slice())))?;
+                    let mut count = 0u64;
+                    for msg in rx {
+                        match msg {
+                            SnapMsg::Nodes(nodes) => {
+                                for (p, data, acl, stat) in &nodes {
+                                    w.node(p, data.as_deref(), *acl, stat)?;
+                                }
+                                count += nodes.len() as u64;
+                            }
+                            SnapMsg::Finish(last) => {
+                                let p = w.finish(SnapshotTrailer {
+                                    // Fuzzy: no single zxid to check a digest against.
+                                    digest: None,
+                                    last_processed_zxid: Some(last),
+                                })?;
+                                return Ok(Some((p, count)));
+                            }
+                        }
+                    }
+                    // The pipeline dropped the stream: abandon the file.
+                    Ok(None)
+                })();
+                match res {
+                    Ok(Some((p, n))) => info!(
+                        "wrote snapshot {} ({n} znodes) in {} ms",
                         p.display(),
-                        data.nodes.len(),
                         started.elapsed().as_millis()
                     ),
-                    Err(e) => warn!("writing snapshot 0x{:x} failed: {e}", data.zxid),
+                    Ok(None) => warn!("snapshot 0x{zxid:x} abandoned"),
+                    Err(e) => warn!("writing snapshot 0x{zxid:x} failed: {e}"),
                 }
                 busy.store(false, Ordering::Release);
             });
-        if let Err(e) = spawned {
-            warn!("cannot start the snapshot thread: {e}");
-            self.busy.store(false, Ordering::Release);
+        match spawned {
+            Ok(_) => Some(SnapshotStream { tx }),
+            Err(e) => {
+                warn!("cannot start the snapshot thread: {e}");
+                self.busy.store(false, Ordering::Release);
+                None
+            }
         }
     }
 }
