@@ -628,11 +628,11 @@ impl Core {
             } else {
                 crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID
             };
-            for c in n.children.iter().rev() {
+            for c in n.children().rev() {
                 job.stack.push(zkproto::path::join(&p, c));
             }
             let stored = if p == "/" { String::new() } else { p };
-            chunk.push((stored, n.data.clone(), acl, n.stat.clone()));
+            chunk.push((stored, n.data_vec(), acl, n.stat.clone()));
         }
         if !chunk.is_empty() {
             if let Err(c) = job.stream.try_send(chunk) {
@@ -693,7 +693,7 @@ impl Core {
         let mut victims = Vec::new();
         for p in self.tree.containers() {
             if let Some(n) = self.tree.get(p) {
-                if n.children.is_empty() && n.stat.cversion > 0 {
+                if n.num_children() == 0 && n.stat.cversion > 0 {
                     victims.push(p.clone());
                 }
             }
@@ -701,7 +701,7 @@ impl Core {
         for p in self.tree.ttls() {
             if let Some(n) = self.tree.get(p) {
                 let ttl = n.stat.ephemeral_owner & zkproto::consts::MAX_TTL;
-                if n.children.is_empty() && now - n.stat.mtime > ttl {
+                if n.num_children() == 0 && now - n.stat.mtime > ttl {
                     victims.push(p.clone());
                 }
             }
@@ -1134,7 +1134,7 @@ impl Core {
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
                     self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
                     let resp = GetDataResponse {
-                        data: n.data.clone(),
+                        data: n.data_vec(),
                         stat: n.client_stat(self.tree.extended_types),
                     };
                     if req.watch {
@@ -1163,7 +1163,7 @@ impl Core {
                     let req = PathAndWatch::read(&mut r).map_err(bad)?;
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
                     self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
-                    let children: Vec<String> = n.children.iter().cloned().collect();
+                    let children: Vec<String> = n.children().map(String::from).collect();
                     let stat = n.client_stat(self.tree.extended_types);
                     if req.watch {
                         self.watches.add_child_watch(&req.path, conn);
@@ -1293,10 +1293,12 @@ impl Core {
                             }
                             match o {
                                 MultiOp::GetData(_) => MultiResult::GetData(
-                                    n.data.clone(),
+                                    n.data_vec(),
                                     n.client_stat(self.tree.extended_types),
                                 ),
-                                _ => MultiResult::GetChildren(n.children.iter().cloned().collect()),
+                                _ => MultiResult::GetChildren(
+                                    n.children().map(String::from).collect(),
+                                ),
                             }
                         })
                         .collect();

@@ -103,7 +103,7 @@ impl Prep<'_> {
         Ok(ChangeRecord {
             zxid: n.stat.mzxid,
             stat: Some(n.stat.clone()),
-            child_count: n.children.len() as i32,
+            child_count: n.num_children() as i32,
             acl: self.tree.acl_of(n),
         })
     }

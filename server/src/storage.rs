@@ -198,7 +198,7 @@ impl SnapshotData {
             } else {
                 p.to_string()
             };
-            nodes.push((p, n.data.clone(), n.acl_id, n.stat.clone()));
+            nodes.push((p, n.data_vec(), n.acl_id, n.stat.clone()));
         });
         let mut sessions: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
         sessions.sort_unstable();

@@ -6,7 +6,9 @@
 //! effects of a fuzzy snapshot (a create of a node that exists, a delete of a
 //! node that is gone) the way ZooKeeper does.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use compact_str::CompactString;
 
 use zkproto::consts::{
     event, op, ErrorCode, CONTAINER_EPHEMERAL_OWNER, TTL_EPHEMERAL_OWNER_PREFIX,
@@ -45,23 +47,69 @@ pub fn node_kind(owner: i64, extended: bool) -> NodeKind {
     }
 }
 
-/// One znode.
+/// A child index: names in order (getChildren lists them sorted) to the
+/// child's slot in the arena. Short names are stored inline.
+type Children = BTreeMap<CompactString, u32>;
+
+/// One znode. Its path is not stored: the tree is a real tree of names, so
+/// a million znodes cost a million names, not a million paths (memory per
+/// znode is one of the things users choose a coordination service on).
 #[derive(Debug, Clone)]
 pub struct Node {
-    pub data: Option<Vec<u8>>,
-    pub acl_id: i64,
     pub stat: StatPersisted,
-    pub children: BTreeSet<String>,
+    pub acl_id: i64,
+    data: Option<Box<[u8]>>,
+    /// `None` for a leaf (most nodes), so leaves carry no map at all.
+    children: Option<Box<Children>>,
 }
 
 impl Node {
     fn new(data: Option<Vec<u8>>, acl_id: i64, stat: StatPersisted) -> Node {
         Node {
-            data,
+            data: data.map(Vec::into_boxed_slice),
             acl_id,
             stat,
-            children: BTreeSet::new(),
+            children: None,
         }
+    }
+
+    /// A free arena slot.
+    fn vacant() -> Node {
+        Node {
+            data: None,
+            acl_id: i64::MIN,
+            stat: StatPersisted::default(),
+            children: None,
+        }
+    }
+
+    /// The data; `None` is ZooKeeper's null (distinct from empty).
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.as_deref()
+    }
+
+    /// A copy of the data, as replies and snapshots carry it.
+    pub fn data_vec(&self) -> Option<Vec<u8>> {
+        self.data.as_ref().map(|d| d.to_vec())
+    }
+
+    fn data_len(&self) -> i64 {
+        self.data.as_ref().map_or(0, |d| d.len() as i64)
+    }
+
+    /// Child names, in order.
+    pub fn children(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.children
+            .iter()
+            .flat_map(|c| c.keys().map(|k| k.as_str()))
+    }
+
+    pub fn num_children(&self) -> usize {
+        self.children.as_ref().map_or(0, |c| c.len())
+    }
+
+    fn child(&self, name: &str) -> Option<u32> {
+        self.children.as_ref().and_then(|c| c.get(name).copied())
     }
 
     /// The client-visible Stat (`DataNode.copyStat`): dataLength and
@@ -69,7 +117,7 @@ impl Node {
     /// container/TTL markers show as 0.
     pub fn client_stat(&self, extended: bool) -> Stat {
         let s = &self.stat;
-        let n = self.children.len() as i32;
+        let n = self.num_children() as i32;
         let owner = match node_kind(s.ephemeral_owner, extended) {
             NodeKind::Ephemeral(o) => o,
             NodeKind::Persistent | NodeKind::Container | NodeKind::Ttl(_) => 0,
@@ -83,12 +131,53 @@ impl Node {
             cversion: s.cversion.wrapping_mul(2).wrapping_sub(n),
             aversion: s.aversion,
             ephemeral_owner: owner,
-            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            data_length: self.data_len() as i32,
             num_children: n,
             pzxid: s.pzxid,
         }
     }
 }
+
+/// Slots for nodes, in fixed-size chunks (so growth never copies the whole
+/// tree nor leaves half of a doubled vector unused), with a free list.
+#[derive(Default)]
+struct Arena {
+    chunks: Vec<Vec<Node>>,
+    free: Vec<u32>,
+}
+
+const CHUNK: usize = 4096;
+
+impl Arena {
+    fn alloc(&mut self, n: Node) -> u32 {
+        if let Some(i) = self.free.pop() {
+            *self.get_mut(i) = n;
+            return i;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let ci = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[ci];
+        chunk.push(n);
+        (ci * CHUNK + chunk.len() - 1) as u32
+    }
+
+    fn get(&self, i: u32) -> &Node {
+        &self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut Node {
+        &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn release(&mut self, i: u32) -> Node {
+        self.free.push(i);
+        std::mem::replace(self.get_mut(i), Node::vacant())
+    }
+}
+
+const ROOT: u32 = 0;
 
 /// A watch to fire because of a change: (path, event type).
 pub type Trigger = (String, i32);
@@ -109,7 +198,8 @@ pub enum TxnResult {
 
 /// The znode tree plus the indexes ZooKeeper keeps beside it.
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    arena: Arena,
+    count: usize,
     pub acls: AclCache,
     /// Ephemeral paths by owning session.
     ephemerals: HashMap<i64, BTreeSet<String>>,
@@ -127,10 +217,9 @@ impl DataTree {
     pub fn new(extended_types: bool) -> DataTree {
         let mut t = DataTree::empty(extended_types);
         let open = AclCache::OPEN_ACL_UNSAFE_ID;
-        t.nodes.insert(
-            "/".into(),
-            Node::new(Some(Vec::new()), open, StatPersisted::default()),
-        );
+        t.arena
+            .alloc(Node::new(Some(Vec::new()), open, StatPersisted::default()));
+        t.count = 1;
         t.insert_system(ZOOKEEPER, open);
         t.insert_system(QUOTA, open);
         let read_only = t.acls.intern(&Acl::read_unsafe());
@@ -139,8 +228,8 @@ impl DataTree {
         // approximate data size.
         t.approximate_data_size = (ZOOKEEPER.len() + QUOTA.len() + CONFIG.len() + 1) as i64;
         // ZooKeeper creates /zookeeper/config with aclVersion -1.
-        if let Some(n) = t.nodes.get_mut(CONFIG) {
-            n.stat.aversion = -1;
+        if let Some(i) = t.find(CONFIG) {
+            t.arena.get_mut(i).stat.aversion = -1;
         }
         t
     }
@@ -148,7 +237,8 @@ impl DataTree {
     /// A tree with no nodes at all, to be filled from a snapshot.
     pub fn empty(extended_types: bool) -> DataTree {
         DataTree {
-            nodes: HashMap::new(),
+            arena: Arena::default(),
+            count: 0,
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: HashSet::new(),
@@ -161,16 +251,32 @@ impl DataTree {
     }
 
     fn insert_system(&mut self, p: &str, acl_id: i64) {
-        self.nodes.insert(
-            p.to_string(),
+        self.link(
+            p,
             Node::new(Some(Vec::new()), acl_id, StatPersisted::default()),
         );
-        if let Some(parent) = path::parent(p).and_then(|pp| self.nodes.get_mut(pp)) {
-            parent.children.insert(path::basename(p).to_string());
-        }
     }
 
-    /// Inserts a node read from a snapshot (parents come before children).
+    /// Puts a new node into the arena and its name into its parent; `None`
+    /// if the parent is missing or the name is taken.
+    fn link(&mut self, p: &str, node: Node) -> Option<u32> {
+        let parent = self.find(path::parent(p)?)?;
+        let name = CompactString::from(path::basename(p));
+        if self.arena.get(parent).child(&name).is_some() {
+            return None;
+        }
+        let i = self.arena.alloc(node);
+        self.arena
+            .get_mut(parent)
+            .children
+            .get_or_insert_with(Default::default)
+            .insert(name, i);
+        self.count += 1;
+        Some(i)
+    }
+
+    /// Inserts a node read from a snapshot (parents come before children;
+    /// a node whose parent is missing is dropped with a warning).
     pub fn insert_from_snapshot(
         &mut self,
         p: &str,
@@ -179,14 +285,23 @@ impl DataTree {
         stat: StatPersisted,
     ) {
         let p = if p.is_empty() { "/" } else { p };
-        self.acls.add_ref(acl_id);
-        if let Some(parent) = path::parent(p).and_then(|pp| self.nodes.get_mut(pp)) {
-            parent.children.insert(path::basename(p).to_string());
+        let len = data.as_ref().map_or(0, |d| d.len() as i64);
+        let owner = stat.ephemeral_owner;
+        let node = Node::new(data, acl_id, stat);
+        if p == "/" {
+            if self.count == 0 {
+                self.arena.alloc(node);
+                self.count = 1;
+            } else {
+                *self.arena.get_mut(ROOT) = node;
+            }
+        } else if self.link(p, node).is_none() {
+            tracing::warn!("snapshot node {p} has no parent (or is a duplicate); skipped");
+            return;
         }
-        self.index_node(p, stat.ephemeral_owner);
-        self.approximate_data_size += p.len() as i64 + data.as_ref().map_or(0, |d| d.len() as i64);
-        self.nodes
-            .insert(p.to_string(), Node::new(data, acl_id, stat));
+        self.acls.add_ref(acl_id);
+        self.index_node(p, owner);
+        self.approximate_data_size += p.len() as i64 + len;
         if p.starts_with(QUOTA) && path::basename(p) == quota::LIMITS_NODE {
             if let Some(qp) = quota::quota_path_of_limits(p) {
                 self.quota_paths.insert(qp);
@@ -229,12 +344,32 @@ impl DataTree {
         }
     }
 
-    pub fn get(&self, p: &str) -> Option<&Node> {
-        self.nodes.get(p)
+    /// The arena slot of `p`, walking from the root one name at a time.
+    fn find(&self, p: &str) -> Option<u32> {
+        if self.count == 0 || !p.starts_with('/') {
+            return None;
+        }
+        if p == "/" {
+            return Some(ROOT);
+        }
+        let mut cur = ROOT;
+        for name in p[1..].split('/') {
+            cur = self.arena.get(cur).child(name)?;
+        }
+        Some(cur)
     }
 
+    pub fn get(&self, p: &str) -> Option<&Node> {
+        self.find(p).map(|i| self.arena.get(i))
+    }
+
+    fn get_mut(&mut self, p: &str) -> Option<&mut Node> {
+        self.find(p).map(|i| self.arena.get_mut(i))
+    }
+
+    /// Number of znodes (ZooKeeper's count adds one: it keys the root twice).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.count
     }
 
     pub fn approximate_data_size(&self) -> i64 {
@@ -270,14 +405,13 @@ impl DataTree {
 
     /// Number of all descendants of `p` (not counting `p`).
     pub fn count_descendants(&self, p: &str) -> usize {
+        let Some(i) = self.find(p) else { return 0 };
         let mut n = 0;
-        let mut stack = vec![p.to_string()];
+        let mut stack = vec![i];
         while let Some(cur) = stack.pop() {
-            if let Some(node) = self.nodes.get(&cur) {
-                for c in &node.children {
-                    n += 1;
-                    stack.push(path::join(&cur, c));
-                }
+            if let Some(c) = &self.arena.get(cur).children {
+                n += c.len();
+                stack.extend(c.values().copied());
             }
         }
         n
@@ -285,12 +419,16 @@ impl DataTree {
 
     /// Pre-order walk (parents before children), as snapshots need.
     pub fn walk(&self, mut f: impl FnMut(&str, &Node)) {
-        let mut stack = vec!["/".to_string()];
-        while let Some(cur) = stack.pop() {
-            if let Some(node) = self.nodes.get(&cur) {
-                f(&cur, node);
-                for c in node.children.iter().rev() {
-                    stack.push(path::join(&cur, c));
+        if self.count == 0 {
+            return;
+        }
+        let mut stack = vec![("/".to_string(), ROOT)];
+        while let Some((p, i)) = stack.pop() {
+            let node = self.arena.get(i);
+            f(&p, node);
+            if let Some(c) = &node.children {
+                for (name, ci) in c.iter().rev() {
+                    stack.push((path::join(&p, name), *ci));
                 }
             }
         }
@@ -342,12 +480,12 @@ impl DataTree {
             Txn::Delete { txn: d, .. } => self.delete_node(hdr.zxid, &d.path, trig),
             Txn::SetData { txn: s, .. } => {
                 let extended = self.extended_types;
-                let Some(node) = self.nodes.get_mut(&s.path) else {
+                let Some(node) = self.get_mut(&s.path) else {
                     return TxnResult::Error(ErrorCode::NoNode);
                 };
-                let old_len = node.data.as_ref().map_or(0, |d| d.len() as i64);
+                let old_len = node.data_len();
                 let new_len = s.data.as_ref().map_or(0, |d| d.len() as i64);
-                node.data = s.data.clone();
+                node.data = s.data.as_deref().map(Box::from);
                 node.stat.version = s.version;
                 node.stat.mzxid = hdr.zxid;
                 node.stat.mtime = hdr.time;
@@ -358,13 +496,13 @@ impl DataTree {
                 TxnResult::SetData(stat)
             }
             Txn::SetAcl(s) => {
-                let Some(old) = self.nodes.get(&s.path).map(|n| n.acl_id) else {
+                let Some(old) = self.get(&s.path).map(|n| n.acl_id) else {
                     return TxnResult::Error(ErrorCode::NoNode);
                 };
                 let id = self.acls.intern(&s.acl);
                 self.acls.release(old);
                 let extended = self.extended_types;
-                let Some(node) = self.nodes.get_mut(&s.path) else {
+                let Some(node) = self.get_mut(&s.path) else {
                     return TxnResult::Error(ErrorCode::NoNode);
                 };
                 node.acl_id = id;
@@ -421,10 +559,10 @@ impl DataTree {
             return TxnResult::Error(ErrorCode::NodeExists);
         };
         let extended = self.extended_types;
-        let name = path::basename(p).to_string();
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
+        let Some(parent_idx) = self.find(parent_path) else {
             return TxnResult::Error(ErrorCode::NoNode);
         };
+        let parent = self.arena.get_mut(parent_idx);
         // Replay of a fuzzy snapshot: the node may already be there; ZooKeeper
         // still brings the parent's cversion/pzxid forward.
         let cv = if parent_cversion == -1 {
@@ -436,10 +574,9 @@ impl DataTree {
             parent.stat.cversion = cv;
             parent.stat.pzxid = hdr.zxid;
         }
-        if parent.children.contains(&name) {
+        if parent.child(path::basename(p)).is_some() {
             return TxnResult::Error(ErrorCode::NodeExists);
         }
-        parent.children.insert(name);
         let stat = StatPersisted {
             czxid: hdr.zxid,
             mzxid: hdr.zxid,
@@ -455,7 +592,10 @@ impl DataTree {
         let acl_id = self.acls.intern(acl);
         let node = Node::new(data, acl_id, stat);
         let client_stat = node.client_stat(extended);
-        self.nodes.insert(p.to_string(), node);
+        if self.link(p, node).is_none() {
+            self.acls.release(acl_id);
+            return TxnResult::Error(ErrorCode::NodeExists);
+        }
         self.index_node(p, owner);
         self.approximate_data_size += p.len() as i64 + len;
         if p.starts_with(QUOTA) {
@@ -468,23 +608,33 @@ impl DataTree {
     }
 
     fn delete_node(&mut self, zxid: i64, p: &str, trig: &mut Vec<Trigger>) -> TxnResult {
-        let Some(node) = self.nodes.remove(p) else {
+        let Some(parent_path) = path::parent(p) else {
+            return TxnResult::Error(ErrorCode::BadArguments);
+        };
+        let Some(parent_idx) = self.find(parent_path) else {
             return TxnResult::Error(ErrorCode::NoNode);
         };
+        let parent = self.arena.get_mut(parent_idx);
+        let Some(children) = parent.children.as_mut() else {
+            return TxnResult::Error(ErrorCode::NoNode);
+        };
+        let Some(idx) = children.remove(path::basename(p)) else {
+            return TxnResult::Error(ErrorCode::NoNode);
+        };
+        if children.is_empty() {
+            parent.children = None;
+        }
+        if zxid > parent.stat.pzxid {
+            parent.stat.pzxid = zxid;
+        }
+        let node = self.arena.release(idx);
+        self.count -= 1;
         self.acls.release(node.acl_id);
         self.unindex_node(p, node.stat.ephemeral_owner);
-        let len = node.data.as_ref().map_or(0, |d| d.len() as i64);
+        let len = node.data_len();
         self.approximate_data_size -= p.len() as i64 + len;
-        if let Some(parent_path) = path::parent(p) {
-            if let Some(parent) = self.nodes.get_mut(parent_path) {
-                parent.children.remove(path::basename(p));
-                if zxid > parent.stat.pzxid {
-                    parent.stat.pzxid = zxid;
-                }
-            }
-            trig.push((p.to_string(), event::NODE_DELETED));
-            trig.push((parent_path.to_string(), event::NODE_CHILDREN_CHANGED));
-        }
+        trig.push((p.to_string(), event::NODE_DELETED));
+        trig.push((parent_path.to_string(), event::NODE_CHILDREN_CHANGED));
         if p.starts_with(QUOTA) && path::basename(p) == quota::LIMITS_NODE {
             if let Some(qp) = quota::quota_path_of_limits(p) {
                 self.quota_paths.remove(&qp);
@@ -511,11 +661,11 @@ impl DataTree {
             return;
         };
         let stats_path = quota::stats_node(&qp);
-        if let Some(node) = self.nodes.get_mut(&stats_path) {
-            let mut st = quota::StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+        if let Some(node) = self.get_mut(&stats_path) {
+            let mut st = quota::StatsTrack::parse(node.data().unwrap_or_default());
             st.count += count;
             st.bytes += bytes;
-            node.data = Some(st.to_string().into_bytes());
+            node.data = Some(st.to_string().into_bytes().into_boxed_slice());
         }
     }
 
@@ -530,27 +680,27 @@ impl DataTree {
         } else if name == quota::STATS_NODE {
             if let Some(qp) = quota::quota_path_of_stats(p) {
                 let (count, bytes) = self.usage(&qp);
-                if let Some(node) = self.nodes.get_mut(p) {
-                    let mut st = quota::StatsTrack::parse(node.data.as_deref().unwrap_or_default());
+                if let Some(node) = self.get_mut(p) {
+                    let mut st = quota::StatsTrack::parse(node.data().unwrap_or_default());
                     st.count = count;
                     st.bytes = bytes;
-                    node.data = Some(st.to_string().into_bytes());
+                    node.data = Some(st.to_string().into_bytes().into_boxed_slice());
                 }
             }
         }
     }
 
     fn usage(&self, p: &str) -> (i64, i64) {
+        let Some(i) = self.find(p) else { return (0, 0) };
         let mut count = 0;
         let mut bytes = 0;
-        let mut stack = vec![p.to_string()];
+        let mut stack = vec![i];
         while let Some(cur) = stack.pop() {
-            if let Some(node) = self.nodes.get(&cur) {
-                count += 1;
-                bytes += node.data.as_ref().map_or(0, |d| d.len() as i64);
-                for c in &node.children {
-                    stack.push(path::join(&cur, c));
-                }
+            let node = self.arena.get(cur);
+            count += 1;
+            bytes += node.data_len();
+            if let Some(c) = &node.children {
+                stack.extend(c.values().copied());
             }
         }
         (count, bytes)
@@ -561,7 +711,7 @@ impl DataTree {
         let paths: Vec<String> = self.quota_paths.iter().cloned().collect();
         for qp in paths {
             let sp = quota::stats_node(&qp);
-            if self.nodes.contains_key(&sp) {
+            if self.find(&sp).is_some() {
                 self.on_quota_node_created(&sp);
             }
         }
