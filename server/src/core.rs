@@ -952,6 +952,14 @@ impl Core {
 
     /// Gives a prepared txn its zxid and hands it to the log.
     fn submit(&mut self, mut hdr: TxnHeader, txn: Txn, origin: Option<Origin>) {
+        if self.log_error.is_some() {
+            // Nothing can be logged any more: answer now instead of queueing
+            // for a log thread that has stopped.
+            if let Some(o) = origin {
+                self.refuse(o);
+            }
+            return;
+        }
         self.last_zxid += 1;
         hdr.zxid = self.last_zxid;
         let entry = TxnEntry {
@@ -968,16 +976,30 @@ impl Core {
     fn fail_in_flight(&mut self) {
         while let Some(f) = self.in_flight.pop_front() {
             if let Some(o) = f.origin {
-                let fr = frame(
-                    o.xid,
-                    self.tree.last_processed_zxid,
-                    ErrorCode::SystemError.code(),
-                    None,
-                );
-                self.send(o.conn, fr);
-                self.close_conn(o.conn);
+                self.refuse(o);
             }
         }
+    }
+
+    /// Answers a write that cannot be logged: SYSTEMERROR and close; a new
+    /// session gets no ConnectResponse, its connection is just closed.
+    fn refuse(&mut self, o: Origin) {
+        if o.op == op::CREATE_SESSION {
+            if let Some(c) = self.conns.get(&o.conn) {
+                let sid = c.session_id;
+                self.sessions.remove(sid);
+            }
+            info!("refusing a new session: the transaction log has failed");
+        } else {
+            let fr = frame(
+                o.xid,
+                self.tree.last_processed_zxid,
+                ErrorCode::SystemError.code(),
+                None,
+            );
+            self.send(o.conn, fr);
+        }
+        self.close_conn(o.conn);
     }
 
     fn on_logged(&mut self, upto: i64) {

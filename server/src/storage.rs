@@ -45,7 +45,10 @@ impl Dirs {
 /// the one before it.
 pub fn recover(cfg: &Config) -> anyhow::Result<Recovered> {
     let started = Instant::now();
-    let dirs = Dirs::of(cfg).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let dirs = Dirs {
+        snap: usable_dir(&cfg.data_dir, "dataDir")?,
+        log: usable_dir(cfg.log_dir(), "dataLogDir")?,
+    };
     let extended = cfg.extended_types;
     let loaded = snapshot::load_newest(&dirs.snap, |r| {
         let sessions = r.sessions()?;
@@ -357,4 +360,25 @@ impl Snapshotter {
 pub fn purge(cfg: &Config, keep: usize) -> io::Result<datadir::PurgeReport> {
     let dirs = Dirs::of(cfg)?;
     datadir::purge(&dirs.snap, &dirs.log, keep)
+}
+
+/// `base/version-2`, created, and checked writable now rather than at the
+/// first write (ZooKeeper's `FileTxnSnapLog` checks `canWrite()` too).
+fn usable_dir(base: &Path, key: &str) -> anyhow::Result<PathBuf> {
+    let d = datadir::ensure_version_dir(base).with_context(|| {
+        format!(
+            "{key} {}: cannot create {}",
+            base.display(),
+            datadir::version_dir(base).display()
+        )
+    })?;
+    let probe = d.join(".zkserver-write-test");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .with_context(|| format!("{key} {}: cannot write to {}", base.display(), d.display()))?;
+    Ok(d)
 }
