@@ -46,6 +46,40 @@ impl MultiOp {
         matches!(self, MultiOp::GetData(_) | MultiOp::GetChildren(_))
     }
 
+    /// Decodes the record of an op of type `op_type` (the same records a
+    /// top-level request of that type carries).
+    pub fn decode(op_type: i32, r: &mut Reader<'_>) -> Result<MultiOp> {
+        Ok(match op_type {
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
+                let c = CreateRequest::read(r)?;
+                MultiOp::Create {
+                    op_type,
+                    req: CreateTtlRequest {
+                        path: c.path,
+                        data: c.data,
+                        acl: c.acl,
+                        flags: c.flags,
+                        ttl: 0,
+                    },
+                }
+            }
+            op::CREATE_TTL => MultiOp::Create {
+                op_type,
+                req: CreateTtlRequest::read(r)?,
+            },
+            op::DELETE | op::DELETE_CONTAINER => MultiOp::Delete(DeleteRequest::read(r)?),
+            op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r)?),
+            op::CHECK => MultiOp::Check(CheckVersionRequest::read(r)?),
+            op::GET_DATA => MultiOp::GetData(PathRequest {
+                path: PathAndWatch::read(r)?.path,
+            }),
+            op::GET_CHILDREN => MultiOp::GetChildren(PathRequest {
+                path: PathAndWatch::read(r)?.path,
+            }),
+            t => return Err(DecodeError::BadValue("multi op type", t as i64)),
+        })
+    }
+
     fn write_body(&self, w: &mut Writer) {
         match self {
             MultiOp::Create { op_type, req } => {
@@ -102,35 +136,7 @@ impl Jute for MultiRequest {
             if h.done {
                 break;
             }
-            let o = match h.op_type {
-                op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => {
-                    let c = CreateRequest::read(r)?;
-                    MultiOp::Create {
-                        op_type: h.op_type,
-                        req: CreateTtlRequest {
-                            path: c.path,
-                            data: c.data,
-                            acl: c.acl,
-                            flags: c.flags,
-                            ttl: 0,
-                        },
-                    }
-                }
-                op::CREATE_TTL => MultiOp::Create {
-                    op_type: h.op_type,
-                    req: CreateTtlRequest::read(r)?,
-                },
-                op::DELETE => MultiOp::Delete(DeleteRequest::read(r)?),
-                op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r)?),
-                op::CHECK => MultiOp::Check(CheckVersionRequest::read(r)?),
-                op::GET_DATA => MultiOp::GetData(PathRequest {
-                    path: PathAndWatch::read(r)?.path,
-                }),
-                op::GET_CHILDREN => MultiOp::GetChildren(PathRequest {
-                    path: PathAndWatch::read(r)?.path,
-                }),
-                t => return Err(DecodeError::BadValue("multi op type", t as i64)),
-            };
+            let o = MultiOp::decode(h.op_type, r)?;
             ops.push(o);
             if ops.len() > 1_000_000 {
                 return Err(DecodeError::BadLength(ops.len() as i64));

@@ -223,38 +223,14 @@ fn record_frame<R: Jute>(xid: i32, zxid: i64, r: &R) -> Vec<u8> {
 fn decode_write(opc: i32, body: &[u8]) -> Option<WriteRequest> {
     let mut r = Reader::new(body);
     Some(match opc {
-        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER => match CreateRequest::read(&mut r) {
-            Ok(c) => WriteRequest::Single(
-                opc,
-                MultiOp::Create {
-                    op_type: opc,
-                    req: CreateTtlRequest {
-                        path: c.path,
-                        data: c.data,
-                        acl: c.acl,
-                        flags: c.flags,
-                        ttl: 0,
-                    },
-                },
-            ),
-            Err(_) => WriteRequest::Malformed,
-        },
-        op::CREATE_TTL => match CreateTtlRequest::read(&mut r) {
-            Ok(c) => WriteRequest::Single(
-                opc,
-                MultiOp::Create {
-                    op_type: opc,
-                    req: c,
-                },
-            ),
-            Err(_) => WriteRequest::Malformed,
-        },
-        op::DELETE | op::DELETE_CONTAINER => match DeleteRequest::read(&mut r) {
-            Ok(d) => WriteRequest::Single(opc, MultiOp::Delete(d)),
-            Err(_) => WriteRequest::Malformed,
-        },
-        op::SET_DATA => match SetDataRequest::read(&mut r) {
-            Ok(s) => WriteRequest::Single(opc, MultiOp::SetData(s)),
+        op::CREATE
+        | op::CREATE2
+        | op::CREATE_CONTAINER
+        | op::CREATE_TTL
+        | op::DELETE
+        | op::DELETE_CONTAINER
+        | op::SET_DATA => match MultiOp::decode(opc, &mut r) {
+            Ok(o) => WriteRequest::Single(opc, o),
             Err(_) => WriteRequest::Malformed,
         },
         op::SET_ACL => match SetAclRequest::read(&mut r) {
