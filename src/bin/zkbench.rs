@@ -1,0 +1,1171 @@
+//! `zkbench`: a load generator for ZooKeeper-compatible servers.
+//!
+//! It talks the wire protocol through `zkcli::client` (one pipelined
+//! connection per session) and measures, for a bounded time window:
+//! throughput, latency percentiles (HdrHistogram), errors by code, and the
+//! server's CPU seconds per 1,000 operations (utime+stime of `--pid` from
+//! `/proc/PID/stat`).
+//!
+//! ```text
+//! zkbench --server 127.0.0.1:2181 --pid 1234 set --sessions 16 --inflight 4 --duration 10
+//! zkbench load 1000000 --value-size 100
+//! zkbench fsync-probe --dir /var/lib/zookeeper
+//! zkbench wait-ready --since-ns "$(date +%s%N)" --path /zkload/b0000/n000
+//! zkbench report results.jsonl          # markdown comparison table
+//! ```
+//!
+//! Every result is printed as a small table (or as one JSON line with
+//! `--json`) and, with `--out FILE`, appended to FILE as one JSON line; the
+//! `report` subcommand turns such a file into the ours-vs-ZooKeeper table.
+//! Every loop is bounded in time and count.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Parser, Subcommand};
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zkcli::client::{Acl, Client, ClientOptions};
+use zkproto::consts::CreateMode;
+use zkproto::ErrorCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zkbench",
+    version,
+    about = "Load generator and comparison tool for ZooKeeper-compatible servers"
+)]
+struct Cli {
+    /// Server address (host:port)
+    #[arg(long, global = true, default_value = "127.0.0.1:2181")]
+    server: String,
+    /// Server pid, for CPU seconds per 1,000 ops (from /proc/PID/stat)
+    #[arg(long, global = true)]
+    pid: Option<u32>,
+    /// Label stored with the results (e.g. `ours`, `zk`)
+    #[arg(long, global = true, default_value = "server")]
+    label: String,
+    /// Print results as one JSON line instead of a table
+    #[arg(long, global = true)]
+    json: bool,
+    /// Also append each result as one JSON line to FILE
+    #[arg(long, global = true, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create new persistent znodes (one per op)
+    Create(RunArgs),
+    /// setData on random keys of the keyspace
+    Set(RunArgs),
+    /// getData on random keys of the keyspace
+    Get(RunArgs),
+    /// exists on random keys of the keyspace
+    Exists(RunArgs),
+    /// getChildren of a node with --fanout children
+    Children(RunArgs),
+    /// getData / setData on random keys, --read-pct reads
+    Mix(RunArgs),
+    /// Create N znodes (PREFIX/bNNNN/nNNN, 1,000 per bucket) as fast as possible
+    Load(LoadArgs),
+    /// Measure the disk's fsync latency: small appends + fdatasync in a
+    /// sparse preallocated file in DIR (as both servers' txn logs)
+    FsyncProbe(FsyncArgs),
+    /// Poll until `ruok` answers `imok` and a getData succeeds; reports the
+    /// time since --since-ns (e.g. the server's launch)
+    WaitReady(WaitArgs),
+    /// Record a measurement made elsewhere (memory, wall time) in --out
+    Note(NoteArgs),
+    /// Print the ours-vs-ZooKeeper markdown table from a results file
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct RunArgs {
+    /// Concurrent sessions (one TCP connection each)
+    #[arg(long, default_value_t = 16)]
+    sessions: usize,
+    /// Requests in flight per session (closed loop)
+    #[arg(long, default_value_t = 4)]
+    inflight: usize,
+    /// Measured window, seconds
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Unmeasured warm-up before the window, seconds
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Value size in bytes for create/set (and of the keyspace nodes)
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Number of keys for set/get/exists/mix
+    #[arg(long, default_value_t = 10_000)]
+    keyspace: usize,
+    /// Percentage of reads in `mix`
+    #[arg(long, default_value_t = 90)]
+    read_pct: u32,
+    /// Children of the node read by `children`
+    #[arg(long, default_value_t = 16)]
+    fanout: usize,
+    /// Root of the benchmark's znodes
+    #[arg(long, default_value = "/zkbench")]
+    prefix: String,
+    /// Hard cap on operations (measured or not)
+    #[arg(long, default_value_t = 50_000_000)]
+    max_ops: u64,
+    /// Session timeout, ms
+    #[arg(long, default_value_t = 30_000)]
+    session_timeout: u32,
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// Number of znodes to create (indices START..START+N)
+    n: u64,
+    /// First index
+    #[arg(long, default_value_t = 0)]
+    start: u64,
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    #[arg(long, default_value_t = 8)]
+    sessions: usize,
+    #[arg(long, default_value_t = 32)]
+    inflight: usize,
+    #[arg(long, default_value = "/zkload")]
+    prefix: String,
+    /// Give up after this many seconds
+    #[arg(long, default_value_t = 1800.0)]
+    timeout: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+struct FsyncArgs {
+    /// Directory on the disk to probe (the servers' dataDir)
+    #[arg(long)]
+    dir: PathBuf,
+    /// Number of write+fdatasync rounds
+    #[arg(long, default_value_t = 500)]
+    count: u32,
+    /// Stop after this many seconds even if fewer rounds were done
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Bytes written before each fdatasync (about one small txn)
+    #[arg(long, default_value_t = 256)]
+    size: usize,
+}
+
+#[derive(Args, Debug)]
+struct WaitArgs {
+    /// Start time, nanoseconds since the Unix epoch (`date +%s%N`); default: now
+    #[arg(long)]
+    since_ns: Option<u128>,
+    /// Znode whose getData must succeed
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Give up after this many seconds
+    #[arg(long, default_value_t = 300.0)]
+    timeout: f64,
+    /// Name of the measurement in the results
+    #[arg(long, default_value = "ready")]
+    name: String,
+}
+
+#[derive(Args, Debug)]
+struct NoteArgs {
+    #[arg(long)]
+    name: String,
+    #[arg(long)]
+    value: f64,
+    #[arg(long, default_value = "")]
+    unit: String,
+    /// Free-text detail (e.g. JVM flags)
+    #[arg(long, default_value = "")]
+    detail: String,
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// JSON-lines results file (from --out)
+    file: PathBuf,
+    /// Label of our server
+    #[arg(long, default_value = "ours")]
+    ours: String,
+    /// Label of the reference server
+    #[arg(long, default_value = "zk")]
+    theirs: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    Create,
+    Set,
+    Get,
+    Exists,
+    Children,
+    Mix,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Create => "create",
+            Workload::Set => "set",
+            Workload::Get => "get",
+            Workload::Exists => "exists",
+            Workload::Children => "children",
+            Workload::Mix => "mix",
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zkbench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zkbench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let result = match &cli.cmd {
+        Cmd::Create(a) => run_workload(&cli, Workload::Create, a).await?,
+        Cmd::Set(a) => run_workload(&cli, Workload::Set, a).await?,
+        Cmd::Get(a) => run_workload(&cli, Workload::Get, a).await?,
+        Cmd::Exists(a) => run_workload(&cli, Workload::Exists, a).await?,
+        Cmd::Children(a) => run_workload(&cli, Workload::Children, a).await?,
+        Cmd::Mix(a) => run_workload(&cli, Workload::Mix, a).await?,
+        Cmd::Load(a) => run_load(&cli, a).await?,
+        Cmd::FsyncProbe(a) => {
+            let a = a.clone();
+            tokio::task::spawn_blocking(move || fsync_probe(&a)).await??
+        }
+        Cmd::WaitReady(a) => wait_ready(&cli, a).await?,
+        Cmd::Note(a) => json!({
+            "kind": "note", "server": cli.label, "name": a.name,
+            "value": a.value, "unit": a.unit, "detail": a.detail,
+        }),
+        Cmd::Report(a) => {
+            print!("{}", report(a)?);
+            return Ok(());
+        }
+    };
+    emit(&cli, &result)
+}
+
+// ---------------------------------------------------------------- output
+
+fn emit(cli: &Cli, v: &Value) -> anyhow::Result<()> {
+    if cli.json {
+        println!("{v}");
+    } else {
+        print_table(v);
+    }
+    if let Some(path) = &cli.out {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        writeln!(f, "{v}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_table(v: &Value) {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::ASCII_MARKDOWN);
+    t.set_header(vec!["field", "value"]);
+    fn walk(t: &mut comfy_table::Table, prefix: &str, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(t, &key, v);
+                }
+            }
+            Value::Number(n) => {
+                let s = match n.as_f64() {
+                    Some(f) if n.is_f64() => format!("{f:.3}"),
+                    _ => n.to_string(),
+                };
+                t.add_row(vec![prefix.to_string(), s]);
+            }
+            Value::String(s) => {
+                t.add_row(vec![prefix.to_string(), s.clone()]);
+            }
+            other => {
+                t.add_row(vec![prefix.to_string(), other.to_string()]);
+            }
+        }
+    }
+    walk(&mut t, "", v);
+    println!("{t}");
+}
+
+// ---------------------------------------------------------------- /proc
+
+/// utime+stime of a process in seconds, from /proc/PID/stat.
+fn proc_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest starts at field 3 (state); utime is field 14, stime field 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// VmRSS of a process in bytes.
+fn proc_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+struct CpuSample {
+    server: Option<f64>,
+    client: Option<f64>,
+}
+
+fn cpu_sample(pid: Option<u32>) -> CpuSample {
+    CpuSample {
+        server: pid.and_then(|p| proc_cpu_seconds(&p.to_string())),
+        client: proc_cpu_seconds("self"),
+    }
+}
+
+// ---------------------------------------------------------------- sessions
+
+async fn connect_sessions(server: &str, n: usize, timeout_ms: u32) -> anyhow::Result<Vec<Client>> {
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        let opts = ClientOptions {
+            session_timeout_ms: timeout_ms,
+            request_timeout_ms: Some(30_000),
+            ..ClientOptions::default()
+        };
+        let (c, mut events) = Client::new(server, opts)
+            .map_err(|e| anyhow!("session {i}: bad connect string: {e:?}"))?;
+        // Drain session events so the channel does not grow without bound.
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        c.wait_connected(Duration::from_secs(15))
+            .await
+            .map_err(|e| anyhow!("session {i} to {server}: {e:?}"))?;
+        clients.push(c);
+    }
+    Ok(clients)
+}
+
+async fn close_sessions(clients: Vec<Client>) {
+    let mut set = tokio::task::JoinSet::new();
+    for c in clients {
+        set.spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), c.close()).await;
+        });
+    }
+    while set.join_next().await.is_some() {}
+}
+
+/// Creates `path` (empty) if missing.
+async fn ensure(c: &Client, path: &str, data: &[u8]) -> anyhow::Result<()> {
+    match c
+        .create(
+            path,
+            Some(data),
+            &Acl::open_unsafe(),
+            CreateMode::Persistent,
+            None,
+        )
+        .await
+    {
+        Ok(_) | Err(ErrorCode::NodeExists) => Ok(()),
+        Err(e) => bail!("create {path}: {e:?}"),
+    }
+}
+
+/// Creates the given paths with up to `clients.len() * inflight` requests in
+/// flight; NodeExists is fine. Returns the number created.
+async fn create_many(
+    clients: &[Client],
+    inflight: usize,
+    paths: Arc<dyn Fn(u64) -> String + Send + Sync>,
+    range: std::ops::Range<u64>,
+    value: Arc<Vec<u8>>,
+    deadline: Instant,
+) -> anyhow::Result<u64> {
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(range.start));
+    let end = range.end;
+    let mut set = tokio::task::JoinSet::new();
+    for c in clients {
+        for _ in 0..inflight.max(1) {
+            let c = c.clone();
+            let next = next.clone();
+            let paths = paths.clone();
+            let value = value.clone();
+            set.spawn(async move {
+                let acl = Acl::open_unsafe();
+                let mut made = 0u64;
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= end {
+                        return Ok(made);
+                    }
+                    if Instant::now() > deadline {
+                        return Err(anyhow!("timed out at index {i}"));
+                    }
+                    let p = paths(i);
+                    match c
+                        .create(&p, Some(&value), &acl, CreateMode::Persistent, None)
+                        .await
+                    {
+                        Ok(_) => made += 1,
+                        Err(ErrorCode::NodeExists) => {}
+                        Err(e) => return Err(anyhow!("create {p}: {e:?}")),
+                    }
+                }
+            });
+        }
+    }
+    let mut total = 0;
+    let mut first_err = None;
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(n)) => total += n,
+            Ok(Err(e)) => {
+                if first_err.is_none() {
+                    first_err = Some(e);
+                }
+                // Stop handing out work so the other tasks finish quickly.
+                next.store(end, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => first_err = first_err.or(Some(anyhow!("task failed: {e}"))),
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+// ---------------------------------------------------------------- workloads
+
+fn key_path(prefix: &str, i: u64) -> String {
+    format!("{prefix}/k/{i:08}")
+}
+
+async fn setup(w: Workload, clients: &[Client], a: &RunArgs) -> anyhow::Result<()> {
+    let c = &clients[0];
+    let value = vec![b'v'; a.value_size];
+    ensure(c, &a.prefix, b"").await?;
+    match w {
+        Workload::Create => ensure(c, &format!("{}/c", a.prefix), b"").await,
+        Workload::Children => {
+            let g = format!("{}/g", a.prefix);
+            ensure(c, &g, b"").await?;
+            for i in 0..a.fanout {
+                ensure(c, &format!("{g}/child-{i:06}"), &value).await?;
+            }
+            Ok(())
+        }
+        Workload::Set | Workload::Get | Workload::Exists | Workload::Mix => {
+            ensure(c, &format!("{}/k", a.prefix), b"").await?;
+            let last = key_path(&a.prefix, a.keyspace.saturating_sub(1) as u64);
+            if c.exists(&last, false).await.ok().flatten().is_some() {
+                return Ok(()); // made by an earlier run
+            }
+            let prefix = a.prefix.clone();
+            create_many(
+                clients,
+                8,
+                Arc::new(move |i| key_path(&prefix, i)),
+                0..a.keyspace as u64,
+                Arc::new(value),
+                Instant::now() + Duration::from_secs(600),
+            )
+            .await
+            .map(|_| ())
+        }
+    }
+}
+
+struct TaskResult {
+    hist: Histogram<u64>,
+    ops: u64,
+    errors: BTreeMap<String, u64>,
+    issued: u64,
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 µs .. 1 h, 3 significant digits. Bounds are constants, so this
+    // cannot fail; fall back to an auto-resizing histogram anyway.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3)
+        .or_else(|_| Histogram::new(3))
+        .unwrap_or_else(|_| unreachable!("hdrhistogram rejected constant bounds"))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn worker(
+    w: Workload,
+    c: Client,
+    a: Arc<RunArgs>,
+    id: usize,
+    start_measure: Instant,
+    end: Instant,
+    budget: Arc<std::sync::atomic::AtomicU64>,
+    value: Arc<Vec<u8>>,
+) -> TaskResult {
+    let mut rng = StdRng::seed_from_u64(0x5eed ^ (id as u64).wrapping_mul(0x9e37_79b9));
+    let mut r = TaskResult {
+        hist: new_hist(),
+        ops: 0,
+        errors: BTreeMap::new(),
+        issued: 0,
+    };
+    let acl = Acl::open_unsafe();
+    let tag = format!(
+        "{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let children = format!("{}/g", a.prefix);
+    let keyspace = a.keyspace.max(1) as u64;
+    let mut seq = 0u64;
+    let mut consecutive_errors = 0u32;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if budget.fetch_sub(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            budget.store(0, std::sync::atomic::Ordering::Relaxed);
+            break;
+        }
+        r.issued += 1;
+        let t0 = Instant::now();
+        let res: Result<(), ErrorCode> = match w {
+            Workload::Create => {
+                seq += 1;
+                let p = format!("{}/c/{tag}-{id}-{seq}", a.prefix);
+                c.create(&p, Some(&value), &acl, CreateMode::Persistent, None)
+                    .await
+                    .map(|_| ())
+            }
+            Workload::Set => {
+                let p = key_path(&a.prefix, rng.gen_range(0..keyspace));
+                c.set_data(&p, Some(&value), -1).await.map(|_| ())
+            }
+            Workload::Get => {
+                let p = key_path(&a.prefix, rng.gen_range(0..keyspace));
+                c.get_data(&p, false).await.map(|_| ())
+            }
+            Workload::Exists => {
+                let p = key_path(&a.prefix, rng.gen_range(0..keyspace));
+                match c.exists(&p, false).await {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => Err(ErrorCode::NoNode),
+                    Err(e) => Err(e),
+                }
+            }
+            Workload::Children => c.get_children(&children, false).await.map(|_| ()),
+            Workload::Mix => {
+                let p = key_path(&a.prefix, rng.gen_range(0..keyspace));
+                if rng.gen_range(0..100) < a.read_pct {
+                    c.get_data(&p, false).await.map(|_| ())
+                } else {
+                    c.set_data(&p, Some(&value), -1).await.map(|_| ())
+                }
+            }
+        };
+        let t1 = Instant::now();
+        let measured = t0 >= start_measure && t1 <= end;
+        match res {
+            Ok(()) => {
+                consecutive_errors = 0;
+                if measured {
+                    let us = (t1 - t0).as_micros().max(1) as u64;
+                    let _ = r.hist.record(us.min(3_600_000_000));
+                    r.ops += 1;
+                }
+            }
+            Err(e) => {
+                if measured {
+                    *r.errors.entry(format!("{e:?}")).or_insert(0) += 1;
+                }
+                consecutive_errors += 1;
+                if consecutive_errors > 1000 {
+                    *r.errors.entry("gave-up".into()).or_insert(0) += 1;
+                    break;
+                }
+                if matches!(e, ErrorCode::ConnectionLoss | ErrorCode::RequestTimeout) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+    r
+}
+
+async fn run_workload(cli: &Cli, w: Workload, a: &RunArgs) -> anyhow::Result<Value> {
+    if a.sessions == 0 || a.inflight == 0 {
+        bail!("--sessions and --inflight must be at least 1");
+    }
+    if !(a.duration > 0.0 && a.duration <= 3600.0 && a.warmup >= 0.0 && a.warmup <= 600.0) {
+        bail!("--duration must be in (0, 3600] s and --warmup in [0, 600] s");
+    }
+    let clients = connect_sessions(&cli.server, a.sessions, a.session_timeout).await?;
+    setup(w, &clients, a).await?;
+    let args = Arc::new(a.clone());
+    let value = Arc::new(vec![b'x'; a.value_size]);
+    let budget = Arc::new(std::sync::atomic::AtomicU64::new(a.max_ops));
+    let begin = Instant::now();
+    let start_measure = begin + Duration::from_secs_f64(a.warmup);
+    let end = start_measure + Duration::from_secs_f64(a.duration);
+    let mut set = tokio::task::JoinSet::new();
+    let mut id = 0;
+    for c in &clients {
+        for _ in 0..a.inflight {
+            set.spawn(worker(
+                w,
+                c.clone(),
+                args.clone(),
+                id,
+                start_measure,
+                end,
+                budget.clone(),
+                value.clone(),
+            ));
+            id += 1;
+        }
+    }
+    tokio::time::sleep_until(start_measure.into()).await;
+    let cpu0 = cpu_sample(cli.pid);
+    let m0 = Instant::now();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu1 = cpu_sample(cli.pid);
+    let window = m0.elapsed().as_secs_f64();
+    let mut hist = new_hist();
+    let mut ops = 0;
+    let mut issued = 0;
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    // Workers stop at `end`; the ones waiting on a reply finish with it
+    // (bounded by the 30 s request timeout).
+    while let Some(r) = set.join_next().await {
+        let r = r.map_err(|e| anyhow!("worker failed: {e}"))?;
+        let _ = hist.add(&r.hist);
+        ops += r.ops;
+        issued += r.issued;
+        for (k, v) in r.errors {
+            *errors.entry(k).or_insert(0) += v;
+        }
+    }
+    close_sessions(clients).await;
+    let error_total: u64 = errors.values().sum();
+    let server_cpu = match (cpu0.server, cpu1.server) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let client_cpu = match (cpu0.client, cpu1.client) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let per_1k = |cpu: Option<f64>| cpu.filter(|_| ops > 0).map(|c| c * 1000.0 / ops as f64);
+    Ok(json!({
+        "kind": "workload",
+        "server": cli.label,
+        "workload": w.name(),
+        "sessions": a.sessions,
+        "inflight": a.inflight,
+        "value_size": a.value_size,
+        "keyspace": a.keyspace,
+        "read_pct": if w == Workload::Mix { json!(a.read_pct) } else { Value::Null },
+        "window_s": window,
+        "ops": ops,
+        "issued": issued,
+        "ops_per_s": ops as f64 / window,
+        "lat_ms": {
+            "p50": hist.value_at_quantile(0.50) as f64 / 1000.0,
+            "p99": hist.value_at_quantile(0.99) as f64 / 1000.0,
+            "p999": hist.value_at_quantile(0.999) as f64 / 1000.0,
+            "max": hist.max() as f64 / 1000.0,
+            "mean": hist.mean() / 1000.0,
+        },
+        "errors": errors,
+        "errors_total": error_total,
+        "server_cpu_s": server_cpu,
+        "server_cpu_s_per_1k": per_1k(server_cpu),
+        "client_cpu_s_per_1k": per_1k(client_cpu),
+    }))
+}
+
+// ---------------------------------------------------------------- load
+
+fn load_path(prefix: &str, i: u64) -> String {
+    format!("{prefix}/b{:04}/n{:03}", i / 1000, i % 1000)
+}
+
+async fn run_load(cli: &Cli, a: &LoadArgs) -> anyhow::Result<Value> {
+    if a.sessions == 0 || a.inflight == 0 {
+        bail!("--sessions and --inflight must be at least 1");
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(a.timeout.clamp(1.0, 86_400.0));
+    let clients = connect_sessions(&cli.server, a.sessions, 30_000).await?;
+    let end = a.start.saturating_add(a.n);
+    let c = &clients[0];
+    ensure(c, &a.prefix, b"").await?;
+    let t0 = Instant::now();
+    let cpu0 = cpu_sample(cli.pid);
+    // Buckets first (1,000 children each), then the znodes.
+    let first_bucket = a.start / 1000;
+    let last_bucket = end.div_ceil(1000);
+    let prefix = a.prefix.clone();
+    create_many(
+        &clients,
+        a.inflight,
+        Arc::new(move |b| format!("{prefix}/b{b:04}")),
+        first_bucket..last_bucket,
+        Arc::new(Vec::new()),
+        deadline,
+    )
+    .await?;
+    let prefix = a.prefix.clone();
+    let made = create_many(
+        &clients,
+        a.inflight,
+        Arc::new(move |i| load_path(&prefix, i)),
+        a.start..end,
+        Arc::new(vec![b'd'; a.value_size]),
+        deadline,
+    )
+    .await?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu1 = cpu_sample(cli.pid);
+    close_sessions(clients).await;
+    let server_cpu = match (cpu0.server, cpu1.server) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(json!({
+        "kind": "load",
+        "server": cli.label,
+        "start": a.start,
+        "n": a.n,
+        "created": made,
+        "value_size": a.value_size,
+        "seconds": secs,
+        "ops_per_s": a.n as f64 / secs,
+        "server_cpu_s": server_cpu,
+        "rss_bytes": cli.pid.and_then(proc_rss_bytes),
+    }))
+}
+
+// ---------------------------------------------------------------- fsync
+
+fn fsync_probe(a: &FsyncArgs) -> anyhow::Result<Value> {
+    use std::os::unix::fs::FileExt;
+    let path = a
+        .dir
+        .join(format!(".zkbench-fsync-probe-{}", std::process::id()));
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _guard = Remove(&path);
+    // Like both servers' txn logs: a sparse file preallocated to 64 MiB,
+    // appended to in place, made durable with fdatasync.
+    let size = a.size.clamp(1, 1 << 20) as u64;
+    let prealloc = 64 << 20;
+    f.set_len(prealloc)?;
+    f.sync_all()?;
+    let buf = vec![0x5a_u8; size as usize];
+    let mut hist = new_hist();
+    let deadline = Instant::now() + Duration::from_secs_f64(a.seconds.clamp(0.1, 600.0));
+    let mut off = 0u64;
+    for _ in 0..a.count.max(1) {
+        if Instant::now() > deadline {
+            break;
+        }
+        if off + size > prealloc {
+            off = 0;
+        }
+        let t0 = Instant::now();
+        f.write_all_at(&buf, off)?;
+        f.sync_data()?;
+        let us = t0.elapsed().as_micros().max(1) as u64;
+        let _ = hist.record(us.min(3_600_000_000));
+        off += size;
+    }
+    Ok(json!({
+        "kind": "fsync",
+        "dir": a.dir.display().to_string(),
+        "rounds": hist.len(),
+        "write_size": size,
+        "lat_ms": {
+            "p50": hist.value_at_quantile(0.50) as f64 / 1000.0,
+            "p99": hist.value_at_quantile(0.99) as f64 / 1000.0,
+            "max": hist.max() as f64 / 1000.0,
+            "mean": hist.mean() / 1000.0,
+        },
+    }))
+}
+
+// ---------------------------------------------------------------- wait-ready
+
+async fn ruok(server: &str) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(server).await.ok()?;
+        s.write_all(b"ruok").await.ok()?;
+        let mut buf = Vec::with_capacity(8);
+        (&mut s).take(16).read_to_end(&mut buf).await.ok()?;
+        Some(buf == b"imok")
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Some(true))
+    )
+}
+
+async fn wait_ready(cli: &Cli, a: &WaitArgs) -> anyhow::Result<Value> {
+    let now_ns = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    };
+    let since = a.since_ns.unwrap_or_else(now_ns);
+    let deadline = Instant::now() + Duration::from_secs_f64(a.timeout.clamp(0.1, 3600.0));
+    let mut imok_ns = None;
+    while Instant::now() < deadline {
+        if ruok(&cli.server).await {
+            imok_ns = Some(now_ns());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let Some(imok_ns) = imok_ns else {
+        bail!("no imok from {} within {} s", cli.server, a.timeout);
+    };
+    let mut served_ns = None;
+    while Instant::now() < deadline {
+        let opts = ClientOptions {
+            request_timeout_ms: Some(10_000),
+            ..ClientOptions::default()
+        };
+        let (c, _events) =
+            Client::new(&cli.server, opts).map_err(|e| anyhow!("connect string: {e:?}"))?;
+        let ok = c.wait_connected(Duration::from_secs(10)).await.is_ok()
+            && c.get_data(&a.path, false).await.is_ok();
+        let _ = tokio::time::timeout(Duration::from_secs(2), c.close()).await;
+        if ok {
+            served_ns = Some(now_ns());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let Some(served_ns) = served_ns else {
+        bail!("getData {} never succeeded on {}", a.path, cli.server);
+    };
+    let ms = |t: u128| t.saturating_sub(since) as f64 / 1e6;
+    Ok(json!({
+        "kind": "ready",
+        "server": cli.label,
+        "name": a.name,
+        "path": a.path,
+        "imok_ms": ms(imok_ns),
+        "ready_ms": ms(served_ns),
+    }))
+}
+
+// ---------------------------------------------------------------- report
+
+fn num(v: &Value, path: &[&str]) -> Option<f64> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(p)?;
+    }
+    cur.as_f64()
+}
+
+fn fmt_num(x: Option<f64>) -> String {
+    match x {
+        None => "—".into(),
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+        Some(x) if x.abs() >= 1000.0 => format!("{:.0}", x),
+        Some(x) if x.abs() >= 10.0 => format!("{:.1}", x),
+        Some(x) if x.abs() >= 0.1 => format!("{:.2}", x),
+        Some(x) => format!("{:.3}", x),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("{r:.2}×")).unwrap_or_else(|| "—".into())
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "",
+    }
+}
+
+fn report(a: &ReportArgs) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    let rows: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of = |kind: &str, server: &str| -> Vec<&Value> {
+        rows.iter()
+            .filter(|r| r["kind"] == kind && r["server"] == server)
+            .collect()
+    };
+    let mut out = String::new();
+    let fsync = rows.iter().rev().find(|r| r["kind"] == "fsync");
+    let fsync_p50 = fsync.and_then(|f| num(f, &["lat_ms", "p50"]));
+
+    // Workloads: same (workload, sessions, inflight) on both servers.
+    out.push_str(
+        "| workload | sessions×inflight | ops/s ours | ops/s ZK | ratio | p50 / p99 / p99.9 / max ms ours | p50 / p99 / p99.9 / max ms ZK | p99 ratio | CPU s/1k ops ours | CPU s/1k ops ZK | CPU ratio | zkbench CPU s/1k ops ours / ZK | errors ours / ZK | target |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|---|\n");
+    let ours = of("workload", &a.ours);
+    let theirs = of("workload", &a.theirs);
+    for o in &ours {
+        let key = |r: &Value| {
+            (
+                r["workload"].clone(),
+                r["sessions"].clone(),
+                r["inflight"].clone(),
+            )
+        };
+        let Some(t) = theirs.iter().rev().find(|t| key(t) == key(o)) else {
+            continue;
+        };
+        let w = o["workload"].as_str().unwrap_or("?");
+        let sessions = num(o, &["sessions"]).unwrap_or(0.0);
+        let inflight = num(o, &["inflight"]).unwrap_or(0.0);
+        let tput = ratio(num(o, &["ops_per_s"]), num(t, &["ops_per_s"]));
+        let p99 = ratio(num(o, &["lat_ms", "p99"]), num(t, &["lat_ms", "p99"]));
+        let cpu = ratio(
+            num(o, &["server_cpu_s_per_1k"]),
+            num(t, &["server_cpu_s_per_1k"]),
+        );
+        let lat = |r: &Value| {
+            ["p50", "p99", "p999", "max"]
+                .iter()
+                .map(|q| fmt_num(num(r, &["lat_ms", q])))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let writes = matches!(w, "create" | "set");
+        let reads = matches!(w, "get" | "exists" | "children");
+        let single = sessions == 1.0 && inflight == 1.0;
+        let target = if single && w == "set" {
+            // Single synchronous writer vs the disk's fsync latency.
+            let p50 = num(o, &["lat_ms", "p50"]);
+            match (p50, fsync_p50) {
+                (Some(l), Some(f)) => format!(
+                    "p50 {} ms vs fsync p50 {} ms (≤ +10%): {}",
+                    fmt_num(Some(l)),
+                    fmt_num(Some(f)),
+                    verdict(Some(l <= f * 1.10))
+                ),
+                _ => String::new(),
+            }
+        } else if writes && (sessions == 16.0 || sessions == 64.0) {
+            format!(
+                "≥2× and p99 ≤ ZK: {}",
+                verdict(tput.zip(p99).map(|(t, p)| t >= 2.0 && p <= 1.0))
+            )
+        } else if reads && !single {
+            format!(
+                "≥1.5× and CPU ≤ ½: {}",
+                verdict(tput.zip(cpu).map(|(t, c)| t >= 1.5 && c <= 0.5))
+            )
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "| {w}{} | {}×{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} |\n",
+            match num(o, &["read_pct"]) {
+                Some(p) => format!(" {p:.0}/{:.0}", 100.0 - p),
+                None => String::new(),
+            },
+            sessions,
+            inflight,
+            fmt_num(num(o, &["ops_per_s"])),
+            fmt_num(num(t, &["ops_per_s"])),
+            fmt_ratio(tput),
+            lat(o),
+            lat(t),
+            fmt_ratio(p99),
+            fmt_num(num(o, &["server_cpu_s_per_1k"])),
+            fmt_num(num(t, &["server_cpu_s_per_1k"])),
+            fmt_ratio(cpu),
+            fmt_num(num(o, &["client_cpu_s_per_1k"])),
+            fmt_num(num(t, &["client_cpu_s_per_1k"])),
+            fmt_num(num(o, &["errors_total"])),
+            fmt_num(num(t, &["errors_total"])),
+            target,
+        ));
+    }
+
+    // Everything else: one row per measurement.
+    out.push_str(
+        "\n| measurement | ours | ZK | ratio ours/ZK | target |\n|---|---:|---:|---:|---|\n",
+    );
+    if let Some(f) = fsync {
+        out.push_str(&format!(
+            "| disk fdatasync latency p50 / p99 ms ({} B writes, {} rounds) | {} / {} | (same disk) | | |\n",
+            fmt_num(num(f, &["write_size"])),
+            fmt_num(num(f, &["rounds"])),
+            fmt_num(num(f, &["lat_ms", "p50"])),
+            fmt_num(num(f, &["lat_ms", "p99"])),
+        ));
+    }
+    for l in of("load", &a.ours) {
+        let n = num(l, &["n"]);
+        let start = num(l, &["start"]);
+        if let Some(t) = of("load", &a.theirs)
+            .into_iter()
+            .rev()
+            .find(|t| num(t, &["n"]) == n && num(t, &["start"]) == start)
+        {
+            let r = ratio(num(l, &["ops_per_s"]), num(t, &["ops_per_s"]));
+            out.push_str(&format!(
+                "| bulk create znodes {}..{} (creates/s) | {} | {} | {} | |\n",
+                fmt_num(start),
+                fmt_num(start.zip(n).map(|(s, n)| s + n)),
+                fmt_num(num(l, &["ops_per_s"])),
+                fmt_num(num(t, &["ops_per_s"])),
+                fmt_ratio(r),
+            ));
+        }
+    }
+    let note = |server: &str, name: &str| -> Option<&Value> {
+        rows.iter()
+            .rev()
+            .find(|r| r["kind"] == "note" && r["server"] == server && r["name"] == name)
+    };
+    let names: Vec<String> = rows
+        .iter()
+        .filter(|r| r["kind"] == "note")
+        .filter_map(|r| r["name"].as_str().map(String::from))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let o = note(&a.ours, &name);
+        let t = note(&a.theirs, &name);
+        let ov = o.and_then(|v| num(v, &["value"]));
+        let tv = t.and_then(|v| num(v, &["value"]));
+        let unit = o.or(t).and_then(|v| v["unit"].as_str()).unwrap_or_default();
+        let r = ratio(ov, tv);
+        let target = if name == "RSS per znode at 1M" {
+            format!("≤ 0.25×: {}", verdict(r.map(|r| r <= 0.25)))
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "| {name}{} | {} | {} | {} | {target} |\n",
+            if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" ({unit})")
+            },
+            fmt_num(ov),
+            fmt_num(tv),
+            fmt_ratio(r),
+        ));
+    }
+    for o in of("ready", &a.ours) {
+        let name = o["name"].as_str().unwrap_or("ready");
+        let Some(t) = of("ready", &a.theirs)
+            .into_iter()
+            .rev()
+            .find(|t| t["name"].as_str() == Some(name))
+        else {
+            continue;
+        };
+        let ov = num(o, &["ready_ms"]);
+        let tv = num(t, &["ready_ms"]);
+        let r = ratio(tv, ov);
+        out.push_str(&format!(
+            "| {name}: process start → imok / getData ok (ms) | {} / {} | {} / {} | {} faster | {} |\n",
+            fmt_num(num(o, &["imok_ms"])),
+            fmt_num(ov),
+            fmt_num(num(t, &["imok_ms"])),
+            fmt_num(tv),
+            fmt_ratio(r),
+            if name == "recovery 1M" {
+                format!("≥ 3× faster: {}", verdict(r.map(|r| r >= 3.0)))
+            } else {
+                String::new()
+            }
+        ));
+    }
+    Ok(out)
+}
