@@ -5,12 +5,18 @@
 //! `/zookeeper/quota`; it is never written to the map. Ids given out start at 1.
 
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use zkproto::records::Acl;
 
+/// `world:anyone:cdrwa`, shared.
+static OPEN: LazyLock<Arc<[Acl]>> = LazyLock::new(|| Arc::from(Acl::open_unsafe()));
+
+/// Lists are shared (`Arc`), so checking a request against a node's ACL or
+/// carrying it through the prepare stage copies nothing.
 #[derive(Default)]
 pub struct AclCache {
-    by_id: HashMap<i64, Vec<Acl>>,
+    by_id: HashMap<i64, Arc<[Acl]>>,
     by_list: HashMap<Vec<Acl>, i64>,
     refs: HashMap<i64, u64>,
     next_id: i64,
@@ -27,7 +33,7 @@ impl AclCache {
         }
         self.next_id += 1;
         let id = self.next_id;
-        self.by_id.insert(id, acl.to_vec());
+        self.by_id.insert(id, Arc::from(acl));
         self.by_list.insert(acl.to_vec(), id);
         self.refs.insert(id, 1);
         id
@@ -39,7 +45,7 @@ impl AclCache {
             self.next_id = id;
         }
         self.by_list.insert(acl.clone(), id);
-        self.by_id.insert(id, acl);
+        self.by_id.insert(id, Arc::from(acl));
         self.refs.entry(id).or_insert(0);
     }
 
@@ -59,22 +65,34 @@ impl AclCache {
             if *r == 0 {
                 self.refs.remove(&id);
                 if let Some(list) = self.by_id.remove(&id) {
-                    self.by_list.remove(&list);
+                    self.by_list.remove(&*list);
                 }
             }
         }
     }
 
-    pub fn get(&self, id: i64) -> Vec<Acl> {
+    /// The list of `id` (empty if unknown, which ZooKeeper treats as open).
+    pub fn get(&self, id: i64) -> &[Acl] {
         if id == Self::OPEN_ACL_UNSAFE_ID {
-            return Acl::open_unsafe();
+            return &OPEN;
         }
-        self.by_id.get(&id).cloned().unwrap_or_default()
+        self.by_id.get(&id).map_or(&[], |a| a)
+    }
+
+    /// A shared handle on the list of `id`.
+    pub fn get_arc(&self, id: i64) -> Arc<[Acl]> {
+        if id == Self::OPEN_ACL_UNSAFE_ID {
+            return OPEN.clone();
+        }
+        self.by_id
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(Vec::new()))
     }
 
     /// Entries for a snapshot, in id order.
     pub fn entries(&self) -> Vec<(i64, Vec<Acl>)> {
-        let mut v: Vec<_> = self.by_id.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let mut v: Vec<_> = self.by_id.iter().map(|(k, v)| (*k, v.to_vec())).collect();
         v.sort_by_key(|e| e.0);
         v
     }

@@ -151,8 +151,9 @@ pub struct Conn {
 /// requests and the copies streamed to the snapshot thread.
 struct SnapJob {
     zxid: i64,
-    /// Paths still to visit (depth first, parents before children).
-    stack: Vec<String>,
+    /// Nodes still to visit as (parent path, name), depth first, parents
+    /// before children; ("", "") is the root.
+    stack: Vec<(Arc<str>, compact_str::CompactString)>,
     /// ACL ids in the map written at the start.
     acl_ids: std::collections::HashSet<i64>,
     stream: SnapshotStream,
@@ -564,7 +565,7 @@ impl Core {
         if let Some(stream) = self.snapshotter.begin(dir, zxid, sessions, acls) {
             self.snap_job = Some(SnapJob {
                 zxid,
-                stack: vec!["/".to_string()],
+                stack: vec![(Arc::from(""), compact_str::CompactString::default())],
                 acl_ids,
                 stream,
                 pending: None,
@@ -590,25 +591,50 @@ impl Core {
                 return;
             }
         }
+        let tree = &self.tree;
+        let open = crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID;
         let mut chunk = Vec::with_capacity(SNAPSHOT_SLICE);
+        // The tree does not change during a slice, so the parent looked up
+        // last can be reused for its siblings.
+        let mut parent_cache: Option<(Arc<str>, Option<&crate::tree::Node>)> = None;
         while chunk.len() < SNAPSHOT_SLICE {
-            let Some(p) = job.stack.pop() else { break };
-            let Some(n) = self.tree.get(&p) else { continue };
+            let Some((parent, name)) = job.stack.pop() else {
+                break;
+            };
+            let node = if parent.is_empty() {
+                tree.get("/")
+            } else {
+                let pn = match &parent_cache {
+                    Some((p, n)) if Arc::ptr_eq(p, &parent) => *n,
+                    _ => {
+                        let n = tree.get(&parent);
+                        parent_cache = Some((parent.clone(), n));
+                        n
+                    }
+                };
+                pn.and_then(|pn| tree.child_of(pn, &name))
+            };
+            let Some(n) = node else { continue };
             if n.stat.czxid > job.zxid {
                 continue;
             }
-            let acl = if n.acl_id == crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID
-                || job.acl_ids.contains(&n.acl_id)
-            {
+            let acl = if n.acl_id == open || job.acl_ids.contains(&n.acl_id) {
                 n.acl_id
             } else {
-                crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID
+                open
             };
-            for c in n.children().rev() {
-                job.stack.push(zkproto::path::join(&p, c));
+            if n.num_children() > 0 {
+                let full: Arc<str> = if parent.is_empty() {
+                    Arc::from("/")
+                } else {
+                    Arc::from(zkproto::path::join(&parent, &name))
+                };
+                for c in n.children().rev() {
+                    job.stack
+                        .push((full.clone(), compact_str::CompactString::from(c)));
+                }
             }
-            let stored = if p == "/" { String::new() } else { p };
-            chunk.push((stored, n.data_vec(), acl, n.stat.clone()));
+            chunk.push((parent, name, n.data_vec(), acl, n.stat.clone()));
         }
         if !chunk.is_empty() {
             if let Err(c) = job.stream.try_send(chunk) {
@@ -855,10 +881,12 @@ impl Core {
                 return;
             }
             let time = now_ms();
+            // Borrowed out of the connection for the prepare stage (and put
+            // back below) rather than copied per request.
             let auth = self
                 .conns
-                .get(&conn)
-                .map(|c| c.auth.clone())
+                .get_mut(&conn)
+                .map(|c| std::mem::take(&mut c.auth))
                 .unwrap_or_default();
             let mut prep = Prep {
                 tree: &self.tree,
@@ -875,6 +903,9 @@ impl Core {
                     auth: &auth,
                 },
             );
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.auth = auth;
+            }
             // A multi's per-op results follow the logged sub-transactions.
             let sub_ops = match &txn {
                 Txn::Multi(txns) => txns.iter().map(|t| t.op_type()).collect(),
@@ -1117,10 +1148,11 @@ impl Core {
 
     fn read(&mut self, conn: ConnId, sid: i64, q: &Queued) {
         let zxid = self.tree.last_processed_zxid;
+        // Taken out of the connection for the read and put back after it.
         let auth = self
             .conns
-            .get(&conn)
-            .map(|c| c.auth.clone())
+            .get_mut(&conn)
+            .map(|c| std::mem::take(&mut c.auth))
             .unwrap_or_default();
         let mut r = Reader::new(&q.body);
         let res: Result<Option<Vec<u8>>, ErrorCode> = (|| {
@@ -1130,7 +1162,7 @@ impl Core {
                 op::GET_DATA => {
                     let req = PathAndWatch::read(&mut r).map_err(bad)?;
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
-                    self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
+                    self.check_read(&auth, self.tree.acl_of(n), perms::READ)?;
                     let resp = GetDataResponse {
                         data: n.data_vec(),
                         stat: n.client_stat(self.tree.extended_types),
@@ -1160,7 +1192,7 @@ impl Core {
                 op::GET_CHILDREN | op::GET_CHILDREN2 => {
                     let req = PathAndWatch::read(&mut r).map_err(bad)?;
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
-                    self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
+                    self.check_read(&auth, self.tree.acl_of(n), perms::READ)?;
                     let children: Vec<String> = n.children().map(String::from).collect();
                     let stat = n.client_stat(self.tree.extended_types);
                     if req.watch {
@@ -1176,11 +1208,11 @@ impl Core {
                     let req = PathRequest::read(&mut r).map_err(bad)?;
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
                     let node_acl = self.tree.acl_of(n);
-                    self.check_read(&auth, &node_acl, perms::READ | perms::ADMIN)?;
-                    let acl = if self.check_read(&auth, &node_acl, perms::ADMIN).is_ok() {
-                        node_acl
+                    self.check_read(&auth, node_acl, perms::READ | perms::ADMIN)?;
+                    let acl = if self.check_read(&auth, node_acl, perms::ADMIN).is_ok() {
+                        node_acl.to_vec()
                     } else {
-                        acl::mask_digests(&node_acl)
+                        acl::mask_digests(node_acl)
                     };
                     Ok(Some(
                         GetAclResponse {
@@ -1193,7 +1225,7 @@ impl Core {
                 op::GET_ALL_CHILDREN_NUMBER => {
                     let req = PathRequest::read(&mut r).map_err(bad)?;
                     let n = self.tree.get(&req.path).ok_or(ErrorCode::NoNode)?;
-                    self.check_read(&auth, &self.tree.acl_of(n), perms::READ)?;
+                    self.check_read(&auth, self.tree.acl_of(n), perms::READ)?;
                     let total = self.tree.count_descendants(&req.path) as i32;
                     Ok(Some(
                         GetAllChildrenNumberResponse {
@@ -1284,7 +1316,7 @@ impl Core {
                                 return MultiResult::Error(ErrorCode::NoNode.code());
                             };
                             if self
-                                .check_read(&auth, &self.tree.acl_of(n), perms::READ)
+                                .check_read(&auth, self.tree.acl_of(n), perms::READ)
                                 .is_err()
                             {
                                 return MultiResult::Error(ErrorCode::NoAuth.code());
@@ -1306,6 +1338,9 @@ impl Core {
                 _ => Err(ErrorCode::Unimplemented),
             }
         })();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.auth = auth;
+        }
         let latency = q.received.elapsed();
         self.stats.record_latency(latency);
         if let Some(c) = self.conns.get_mut(&conn) {

@@ -7,6 +7,7 @@
 //! changes of transactions still in flight: the "outstanding changes".
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use zkproto::consts::{
     op, perms, CreateMode, ErrorCode, CONTAINER_EPHEMERAL_OWNER, MAX_TTL,
@@ -27,20 +28,22 @@ pub struct ChangeRecord {
     /// `None` when the node is deleted by an in-flight transaction.
     pub stat: Option<StatPersisted>,
     pub child_count: i32,
-    pub acl: Vec<Acl>,
+    pub acl: std::sync::Arc<[Acl]>,
 }
 
 /// In-flight changes by path, newest wins.
 #[derive(Default)]
 pub struct Outstanding {
-    by_path: HashMap<String, ChangeRecord>,
-    order: VecDeque<(i64, String)>,
+    by_path: HashMap<Arc<str>, ChangeRecord>,
+    order: VecDeque<(i64, Arc<str>)>,
 }
 
 impl Outstanding {
     fn add(&mut self, p: &str, rec: ChangeRecord) {
-        self.order.push_back((rec.zxid, p.to_string()));
-        self.by_path.insert(p.to_string(), rec);
+        // One allocation shared by the index and the queue.
+        let key: Arc<str> = Arc::from(p);
+        self.order.push_back((rec.zxid, key.clone()));
+        self.by_path.insert(key, rec);
     }
 
     /// Forgets the changes of transactions up to `zxid`, now in the tree.
@@ -52,8 +55,8 @@ impl Outstanding {
             let Some((z, p)) = self.order.pop_front() else {
                 break;
             };
-            if self.by_path.get(&p).is_some_and(|r| r.zxid == z) {
-                self.by_path.remove(&p);
+            if self.by_path.get(&*p).is_some_and(|r| r.zxid == z) {
+                self.by_path.remove(&*p);
             }
         }
     }
@@ -67,7 +70,7 @@ impl Outstanding {
     }
 
     /// Paths currently being created/deleted with their records, for closeSession.
-    fn iter(&self) -> impl Iterator<Item = (&String, &ChangeRecord)> {
+    fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &ChangeRecord)> {
         self.by_path.iter()
     }
 }
@@ -104,7 +107,7 @@ impl Prep<'_> {
             zxid: n.stat.mzxid,
             stat: Some(n.stat.clone()),
             child_count: n.num_children() as i32,
-            acl: self.tree.acl_of(n),
+            acl: self.tree.acls.get_arc(n.acl_id),
         })
     }
 
@@ -257,7 +260,7 @@ impl Prep<'_> {
                     ..Default::default()
                 }),
                 child_count: 0,
-                acl: acl.clone(),
+                acl: std::sync::Arc::from(acl.as_slice()),
             },
         );
         let data = req.data.clone();
@@ -350,7 +353,7 @@ impl Prep<'_> {
                 zxid: self.zxid,
                 stat: None,
                 child_count: 0,
-                acl: Vec::new(),
+                acl: std::sync::Arc::from(Vec::new()),
             },
         );
     }
@@ -369,7 +372,7 @@ impl Prep<'_> {
         let version = Self::inc_version(Self::stat_of(&rec)?.aversion, version)?;
         let mut new = rec.clone();
         new.zxid = self.zxid;
-        new.acl = acl.clone();
+        new.acl = std::sync::Arc::from(acl.as_slice());
         if let Some(st) = new.stat.as_mut() {
             st.aversion = version;
         }
@@ -389,10 +392,10 @@ impl Prep<'_> {
         for (p, rec) in self.out.iter() {
             match &rec.stat {
                 None => {
-                    es.remove(p);
+                    es.remove(&**p);
                 }
                 Some(st) if st.ephemeral_owner == session_id => {
-                    es.insert(p.clone());
+                    es.insert(p.to_string());
                 }
                 Some(_) => {}
             }
@@ -431,7 +434,7 @@ impl Prep<'_> {
         for o in ops {
             let p = o.path().to_string();
             if !saved.iter().any(|(s, _)| *s == p) {
-                saved.push((p.clone(), self.out.by_path.get(&p).cloned()));
+                saved.push((p.clone(), self.out.by_path.get(&*p).cloned()));
             }
             if let Some(pp) = path::parent(&p) {
                 if !saved.iter().any(|(s, _)| s == pp) {
@@ -459,10 +462,10 @@ impl Prep<'_> {
                     for (p, rec) in &saved {
                         match rec {
                             Some(r) => {
-                                self.out.by_path.insert(p.clone(), r.clone());
+                                self.out.by_path.insert(Arc::from(p.as_str()), r.clone());
                             }
                             None => {
-                                self.out.by_path.remove(p);
+                                self.out.by_path.remove(p.as_str());
                             }
                         }
                     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use compact_str::CompactString;
 use tracing::{info, warn};
 use zkproto::records::{Acl, StatPersisted};
 use zkproto::txn::{Txn, TxnEntry};
@@ -238,8 +239,10 @@ pub fn write_snapshot(dir: &Path, s: &SnapshotData) -> io::Result<PathBuf> {
     })
 }
 
-/// One node copied for a snapshot: path ("" for the root), data, ACL id, stat.
-pub type NodeCopy = (String, Option<Vec<u8>>, i64, StatPersisted);
+/// One node copied for a snapshot: parent path and name (both "" for the
+/// root; the writer thread joins them, so the pipeline does not format a
+/// path per node), data, ACL id, stat.
+pub type NodeCopy = (Arc<str>, CompactString, Option<Vec<u8>>, i64, StatPersisted);
 
 enum SnapMsg {
     Nodes(Vec<NodeCopy>),
@@ -312,11 +315,20 @@ impl Snapshotter {
                     w.sessions(sessions.iter().copied())?;
                     w.acls(acls.iter().map(|(id, a)| (*id, a.as_slice())))?;
                     let mut count = 0u64;
+                    let mut path = String::new();
                     for msg in rx {
                         match msg {
                             SnapMsg::Nodes(nodes) => {
-                                for (p, data, acl, stat) in &nodes {
-                                    w.node(p, data.as_deref(), *acl, stat)?;
+                                for (parent, name, data, acl, stat) in &nodes {
+                                    path.clear();
+                                    if !parent.is_empty() {
+                                        if &**parent != "/" {
+                                            path.push_str(parent);
+                                        }
+                                        path.push('/');
+                                        path.push_str(name);
+                                    }
+                                    w.node(&path, data.as_deref(), *acl, stat)?;
                                 }
                                 count += nodes.len() as u64;
                             }

@@ -363,6 +363,11 @@ impl DataTree {
         self.find(p).map(|i| self.arena.get(i))
     }
 
+    /// The child `name` of `node` (a node of this tree).
+    pub fn child_of(&self, node: &Node, name: &str) -> Option<&Node> {
+        node.child(name).map(|i| self.arena.get(i))
+    }
+
     fn get_mut(&mut self, p: &str) -> Option<&mut Node> {
         self.find(p).map(|i| self.arena.get_mut(i))
     }
@@ -376,7 +381,7 @@ impl DataTree {
         self.approximate_data_size
     }
 
-    pub fn acl_of(&self, node: &Node) -> Vec<Acl> {
+    pub fn acl_of(&self, node: &Node) -> &[Acl] {
         self.acls.get(node.acl_id)
     }
 
