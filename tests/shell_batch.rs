@@ -300,6 +300,35 @@ fn json_output() {
 }
 
 #[test]
+fn table_output_and_cluster() {
+    for s in servers_under_test() {
+        let r = root("table", s);
+        cleanup(s, &r);
+        let mut c = zkcli(s);
+        c.args(["--output", "table"]);
+        let o = run(c, &format!("create {r} v1\nstat {r}\ngetAcl {r}\n"));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let dl = o.stdout.lines().find(|l| l.contains("dataLength"));
+        assert!(dl.is_some_and(|l| l.contains(" 2 ")), "{}", o.stdout);
+        for want in ["cZxid", "world", "anyone", "cdrwa"] {
+            assert!(
+                o.stdout.contains(want),
+                "no {want:?} in table output:\n{}",
+                o.stdout
+            );
+        }
+        // `cluster` asks every server of the connect string for srvr/mntr.
+        let o = argv(s, &["cluster"]);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert!(o.stdout.contains(&s.addr()), "{}", o.stdout);
+        assert!(o.stdout.contains("standalone"), "{}", o.stdout);
+        let zxid_col = o.stdout.lines().any(|l| l.contains("0x"));
+        assert!(zxid_col, "no zxid in:\n{}", o.stdout);
+        cleanup(s, &r);
+    }
+}
+
+#[test]
 fn wait_prints_the_next_watch_event() {
     for s in servers_under_test() {
         let r = root("wait", s);
