@@ -41,7 +41,9 @@ impl AclCache {
 
     /// Loads an entry from a snapshot (references are added per node).
     pub fn insert_loaded(&mut self, id: i64, acl: Vec<Acl>) {
-        if id > self.next_id {
+        // Nodes keep ids in 32 bits; larger ids from a foreign snapshot are
+        // remapped when their nodes are inserted (see `DataTree`).
+        if id > self.next_id && id <= i64::from(i32::MAX) {
             self.next_id = id;
         }
         self.by_list.insert(acl.clone(), id);

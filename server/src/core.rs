@@ -618,8 +618,8 @@ impl Core {
             if n.stat.czxid > job.zxid {
                 continue;
             }
-            let acl = if n.acl_id == open || job.acl_ids.contains(&n.acl_id) {
-                n.acl_id
+            let acl = if n.acl_id() == open || job.acl_ids.contains(&n.acl_id()) {
+                n.acl_id()
             } else {
                 open
             };
@@ -634,7 +634,7 @@ impl Core {
                         .push((full.clone(), compact_str::CompactString::from(c)));
                 }
             }
-            chunk.push((parent, name, n.data_vec(), acl, n.stat.clone()));
+            chunk.push((parent, name, n.data_vec(), acl, n.stat.persisted()));
         }
         if !chunk.is_empty() {
             if let Err(c) = job.stream.try_send(chunk) {

@@ -105,9 +105,9 @@ impl Prep<'_> {
         let n = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
         Ok(ChangeRecord {
             zxid: n.stat.mzxid,
-            stat: Some(n.stat.clone()),
+            stat: Some(n.stat.persisted()),
             child_count: n.num_children() as i32,
-            acl: self.tree.acls.get_arc(n.acl_id),
+            acl: self.tree.acls.get_arc(n.acl_id()),
         })
     }
 

@@ -202,7 +202,7 @@ impl SnapshotData {
             } else {
                 p.to_string()
             };
-            nodes.push((p, n.data_vec(), n.acl_id, n.stat.clone()));
+            nodes.push((p, n.data_vec(), n.acl_id(), n.stat.persisted()));
         });
         let mut sessions: Vec<(i64, i32)> = sessions.iter().map(|(k, v)| (*k, *v)).collect();
         sessions.sort_unstable();
