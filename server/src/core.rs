@@ -325,15 +325,31 @@ impl Core {
         loop {
             if self.snap_job.is_some() {
                 // Interleave a slice of the snapshot walk with requests.
+                let mut handled = 0;
                 for _ in 0..1024 {
                     match rx.try_recv() {
                         Ok(CoreMsg::Shutdown) | Err(TryRecvError::Disconnected) => return,
-                        Ok(msg) => self.handle(msg),
+                        Ok(msg) => {
+                            self.handle(msg);
+                            handled += 1;
+                        }
                         Err(TryRecvError::Empty) => break,
                     }
                 }
-                self.snapshot_step();
-                tokio::task::yield_now().await;
+                let progressed = self.snapshot_step();
+                if handled == 0 && !progressed {
+                    // The snapshot writer is behind and nothing is queued:
+                    // wait for a request or a moment instead of spinning.
+                    tokio::select! {
+                        msg = rx.recv() => match msg {
+                            None | Some(CoreMsg::Shutdown) => return,
+                            Some(msg) => self.handle(msg),
+                        },
+                        _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    }
+                } else {
+                    tokio::task::yield_now().await;
+                }
                 continue;
             }
             let Some(msg) = rx.recv().await else { return };
@@ -577,18 +593,19 @@ impl Core {
     /// after the snapshot's zxid are left out (their creates are replayed);
     /// a node whose ACL was replaced after it gets the open ACL id, which the
     /// replayed setACL corrects.
-    fn snapshot_step(&mut self) {
+    /// Returns whether it got anywhere (false: the writer had no room).
+    fn snapshot_step(&mut self) -> bool {
         let Some(job) = self.snap_job.as_mut() else {
-            return;
+            return false;
         };
         if let Some(chunk) = job.pending.take() {
             if let Err(c) = job.stream.try_send(chunk) {
                 if job.stream.failed() {
                     self.snap_job = None;
-                } else {
-                    job.pending = Some(c);
+                    return true;
                 }
-                return;
+                job.pending = Some(c);
+                return false;
             }
         }
         let tree = &self.tree;
@@ -640,7 +657,7 @@ impl Core {
             if let Err(c) = job.stream.try_send(chunk) {
                 if job.stream.failed() {
                     self.snap_job = None;
-                    return;
+                    return true;
                 }
                 job.pending = Some(c);
             }
@@ -650,6 +667,7 @@ impl Core {
                 job.stream.finish(self.tree.last_processed_zxid);
             }
         }
+        true
     }
 
     fn on_tick(&mut self) {
