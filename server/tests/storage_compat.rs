@@ -12,6 +12,8 @@
 //! Tests that need Java/ZooKeeper (Debian package `zookeeper`) print a
 //! SKIPPING line when it is missing, unless CI=true, where they fail.
 
+mod durable;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
@@ -35,8 +37,6 @@ use zkserver::txnlog::{self, TxnLogOptions, TxnLogWriter};
 // Java / ZooKeeper harness
 // ---------------------------------------------------------------------------
 
-const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
-const SLF4J_SIMPLE: &str = "/usr/share/java/slf4j-simple.jar";
 const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
 /// Small, quick-starting JVMs: tests run several at once.
 const JVM_OPTS: &[&str] = &["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"];
@@ -46,43 +46,9 @@ struct Zk {
 }
 
 /// The ZooKeeper installation, or `None` (after a loud SKIPPING line) when
-/// it is missing outside CI.
+/// it is missing outside CI (zkCli.sh comes in the same Debian package).
 fn zookeeper(test: &str) -> Option<Zk> {
-    let java_ok = Command::new("java")
-        .arg("-version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    let missing = if !java_ok {
-        Some("java")
-    } else if !Path::new(ZK_JAR).exists() {
-        Some(ZK_JAR)
-    } else if !Path::new(ZKCLI).exists() {
-        Some(ZKCLI)
-    } else {
-        None
-    };
-    if let Some(what) = missing {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "{test}: {what} is missing but CI=true (install the Debian package `zookeeper`)"
-            );
-        }
-        // Written to the real stderr (not eprintln!, which the test
-        // harness captures) so the skip is visible in every run.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n**** SKIPPING {test}: {what} not found (install the Debian package `zookeeper`) ****\n"
-        );
-        return None;
-    }
-    let mut classpath = ZK_JAR.to_string();
-    if Path::new(SLF4J_SIMPLE).exists() {
-        classpath.push(':');
-        classpath.push_str(SLF4J_SIMPLE);
-    }
+    let classpath = durable::zookeeper_or_skip(test)?;
     Some(Zk { classpath })
 }
 
