@@ -138,9 +138,12 @@ log "work dir $WORK; ports zk=${PORT[zk]} ours=${PORT[ours]}; ZooKeeper JVM: $ZK
 
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 # --- workloads: each run on ZooKeeper, then on ours, both servers up ------------
-start zk "$WORK/zk-run" "start (empty dataDir)"
-start ours "$WORK/ours-run" "start (empty dataDir)"
+# Both servers start on empty dataDirs for each session count: `create` grows
+# the tree (and so every later snapshot), and the faster server would
+# otherwise carry a bigger tree into the next count's runs.
 for s in $SESSIONS; do
+    start zk "$WORK/zk-run-$s" "start (empty dataDir)"
+    start ours "$WORK/ours-run-$s" "start (empty dataDir)"
     for w in $WORKLOADS; do
         for kind in zk ours; do
             log "$w $s×$INFLIGHT on $kind"
@@ -148,7 +151,12 @@ for s in $SESSIONS; do
                 --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
         done
     done
+    stop zk "$WORK/zk-run-$s"
+    stop ours "$WORK/ours-run-$s"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$WORK/zk-run-$s" "$WORK/ours-run-$s"
 done
+start zk "$WORK/zk-run" "start (empty dataDir, single client)"
+start ours "$WORK/ours-run" "start (empty dataDir, single client)"
 # The disk's fsync latency, measured right before the single writer it bounds.
 log "fsync probe in $WORK"
 "$ZKB" --json --out "$RES" fsync-probe --dir "$WORK" --count 2000 --seconds 10 >/dev/null

@@ -151,14 +151,29 @@ pub struct Conn {
 /// requests and the copies streamed to the snapshot thread.
 struct SnapJob {
     zxid: i64,
-    /// Nodes still to visit as (parent path, name), depth first, parents
-    /// before children; ("", "") is the root.
-    stack: Vec<(Arc<str>, compact_str::CompactString)>,
+    /// Whether the root itself is still to be copied.
+    root_pending: bool,
+    /// The nodes whose children are being copied, depth first (ZooKeeper's
+    /// order: a node, then each child's subtree): parents always precede
+    /// their children in the file.
+    stack: Vec<SnapFrame>,
     /// ACL ids in the map written at the start.
     acl_ids: std::collections::HashSet<i64>,
     stream: SnapshotStream,
     /// A slice the writer had no room for yet.
     pending: Option<Vec<NodeCopy>>,
+}
+
+/// A node whose children a snapshot walk is going through. It holds the
+/// node's arena id and the last child copied rather than a list of names,
+/// so a directory of a million children costs one search per slice, not a
+/// million queued names.
+struct SnapFrame {
+    /// The node's path, shared by its children's copies.
+    path: Arc<str>,
+    id: u32,
+    /// The last child copied; the walk resumes after it.
+    after: Option<compact_str::CompactString>,
 }
 
 /// Nodes copied per slice of a snapshot walk.
@@ -175,7 +190,9 @@ struct Origin {
 }
 
 struct InFlight {
-    entry: TxnEntry,
+    /// Shared with the log thread, which only reads it: no copy of the
+    /// transaction's path, data and ACL per write.
+    entry: Arc<TxnEntry>,
     origin: Option<Origin>,
 }
 
@@ -189,7 +206,7 @@ pub struct Core {
     outstanding: Outstanding,
     last_zxid: i64,
     in_flight: VecDeque<InFlight>,
-    log_tx: mpsc::UnboundedSender<TxnEntry>,
+    log_tx: mpsc::UnboundedSender<Arc<TxnEntry>>,
     pub stats: ServerStats,
     snapshotter: Snapshotter,
     snap_job: Option<SnapJob>,
@@ -296,7 +313,7 @@ impl Core {
         cfg: Arc<Config>,
         tree: DataTree,
         sessions: SessionTracker,
-        log_tx: mpsc::UnboundedSender<TxnEntry>,
+        log_tx: mpsc::UnboundedSender<Arc<TxnEntry>>,
     ) -> Core {
         let last_zxid = tree.last_processed_zxid;
         Core {
@@ -581,7 +598,8 @@ impl Core {
         if let Some(stream) = self.snapshotter.begin(dir, zxid, sessions, acls) {
             self.snap_job = Some(SnapJob {
                 zxid,
-                stack: vec![(Arc::from(""), compact_str::CompactString::default())],
+                root_pending: true,
+                stack: Vec::new(),
                 acl_ids,
                 stream,
                 pending: None,
@@ -610,48 +628,83 @@ impl Core {
         }
         let tree = &self.tree;
         let open = crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID;
-        let mut chunk = Vec::with_capacity(SNAPSHOT_SLICE);
-        // The tree does not change during a slice, so the parent looked up
-        // last can be reused for its siblings.
-        let mut parent_cache: Option<(Arc<str>, Option<&crate::tree::Node>)> = None;
-        while chunk.len() < SNAPSHOT_SLICE {
-            let Some((parent, name)) = job.stack.pop() else {
-                break;
-            };
-            let node = if parent.is_empty() {
-                tree.get("/")
-            } else {
-                let pn = match &parent_cache {
-                    Some((p, n)) if Arc::ptr_eq(p, &parent) => *n,
-                    _ => {
-                        let n = tree.get(&parent);
-                        parent_cache = Some((parent.clone(), n));
-                        n
-                    }
-                };
-                pn.and_then(|pn| tree.child_of(pn, &name))
-            };
-            let Some(n) = node else { continue };
-            if n.stat.czxid > job.zxid {
-                continue;
-            }
-            let acl = if n.acl_id() == open || job.acl_ids.contains(&n.acl_id()) {
+        // A node whose ACL was replaced after the snapshot's zxid may point
+        // at an id the written map lacks: it gets the open ACL until the
+        // replayed setACL.
+        let acl_of = |n: &crate::tree::Node| {
+            if n.acl_id() == open || job.acl_ids.contains(&n.acl_id()) {
                 n.acl_id()
             } else {
                 open
+            }
+        };
+        let mut chunk = Vec::with_capacity(SNAPSHOT_SLICE);
+        if job.root_pending {
+            job.root_pending = false;
+            if let Some(root) = tree.node_by_id(DataTree::ROOT_ID) {
+                let empty: Arc<str> = Arc::from("");
+                chunk.push((
+                    empty,
+                    compact_str::CompactString::default(),
+                    root.data_vec(),
+                    acl_of(root),
+                    root.stat.persisted(),
+                ));
+                job.stack.push(SnapFrame {
+                    path: Arc::from("/"),
+                    id: DataTree::ROOT_ID,
+                    after: None,
+                });
+            }
+        }
+        while chunk.len() < SNAPSHOT_SLICE {
+            let Some(top) = job.stack.last_mut() else {
+                break;
             };
-            if n.num_children() > 0 {
-                let full: Arc<str> = if parent.is_empty() {
-                    Arc::from("/")
-                } else {
-                    Arc::from(zkproto::path::join(&parent, &name))
+            // The node may have been deleted since (its slot freed, or reused
+            // by a node newer than the snapshot): its subtree is replayed.
+            let Some(n) = tree.node_by_id(top.id).filter(|n| n.stat.czxid <= job.zxid) else {
+                job.stack.pop();
+                continue;
+            };
+            let mut descend = None;
+            let mut last = None;
+            let mut finished = true;
+            for (name, cid) in n.children_after(top.after.as_deref()) {
+                if chunk.len() >= SNAPSHOT_SLICE {
+                    finished = false;
+                    break;
+                }
+                last = Some(name);
+                // Children created after the snapshot's zxid are replayed.
+                let Some(c) = tree.node_by_id(cid).filter(|c| c.stat.czxid <= job.zxid) else {
+                    continue;
                 };
-                for c in n.children().rev() {
-                    job.stack
-                        .push((full.clone(), compact_str::CompactString::from(c)));
+                chunk.push((
+                    top.path.clone(),
+                    compact_str::CompactString::from(name),
+                    c.data_vec(),
+                    acl_of(c),
+                    c.stat.persisted(),
+                ));
+                if c.num_children() > 0 {
+                    descend = Some(SnapFrame {
+                        path: Arc::from(zkproto::path::join(&top.path, name)),
+                        id: cid,
+                        after: None,
+                    });
+                    finished = false;
+                    break;
                 }
             }
-            chunk.push((parent, name, n.data_vec(), acl, n.stat.persisted()));
+            if let Some(l) = last {
+                top.after = Some(compact_str::CompactString::from(l));
+            }
+            if let Some(f) = descend {
+                job.stack.push(f);
+            } else if finished {
+                job.stack.pop();
+            }
         }
         if !chunk.is_empty() {
             if let Err(c) = job.stream.try_send(chunk) {
@@ -662,7 +715,7 @@ impl Core {
                 job.pending = Some(c);
             }
         }
-        if job.stack.is_empty() && job.pending.is_none() {
+        if !job.root_pending && job.stack.is_empty() && job.pending.is_none() {
             if let Some(job) = self.snap_job.take() {
                 job.stream.finish(self.tree.last_processed_zxid);
             }
@@ -987,11 +1040,11 @@ impl Core {
         }
         self.last_zxid += 1;
         hdr.zxid = self.last_zxid;
-        let entry = TxnEntry {
+        let entry = Arc::new(TxnEntry {
             header: hdr,
             txn,
             digest: None,
-        };
+        });
         if self.log_tx.send(entry.clone()).is_err() {
             self.log_error = Some("the log writer has stopped".into());
         }

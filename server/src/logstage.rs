@@ -39,7 +39,7 @@ impl LogSink for NullSink {
 /// Starts the log thread. It stops when the pipeline drops its sender.
 pub fn spawn(
     mut sink: Box<dyn LogSink>,
-    mut rx: mpsc::UnboundedReceiver<TxnEntry>,
+    mut rx: mpsc::UnboundedReceiver<std::sync::Arc<TxnEntry>>,
     core: mpsc::Sender<CoreMsg>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()

@@ -161,6 +161,24 @@ impl Node {
             .flat_map(|c| c.keys().map(|k| k.as_str()))
     }
 
+    /// Child names with their arena ids, in order, starting after `after`
+    /// (for walks that resume between slices: one search per resume).
+    pub fn children_after<'a>(
+        &'a self,
+        after: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+        use std::ops::Bound;
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.children.iter().flat_map(move |c| {
+            c.range::<str, _>((lower, Bound::Unbounded))
+                .map(|(k, v)| (k.as_str(), *v))
+        })
+    }
+
+    fn is_vacant(&self) -> bool {
+        self.stat.acl_id == i32::MIN
+    }
+
     pub fn num_children(&self) -> usize {
         self.children.as_ref().map_or(0, |c| c.len())
     }
@@ -222,6 +240,12 @@ impl Arena {
 
     fn get(&self, i: u32) -> &Node {
         &self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn try_get(&self, i: u32) -> Option<&Node> {
+        self.chunks
+            .get(i as usize / CHUNK)
+            .and_then(|c| c.get(i as usize % CHUNK))
     }
 
     fn get_mut(&mut self, i: u32) -> &mut Node {
@@ -427,6 +451,16 @@ impl DataTree {
     pub fn get(&self, p: &str) -> Option<&Node> {
         self.find(p).map(|i| self.arena.get(i))
     }
+
+    /// The node in arena slot `id`, or `None` if that slot is free. A slot
+    /// freed by a delete may be reused by a later create, so a caller that
+    /// kept an id across changes must check the node's czxid.
+    pub fn node_by_id(&self, id: u32) -> Option<&Node> {
+        self.arena.try_get(id).filter(|n| !n.is_vacant())
+    }
+
+    /// The arena id of the root.
+    pub const ROOT_ID: u32 = ROOT;
 
     /// The child `name` of `node` (a node of this tree).
     pub fn child_of(&self, node: &Node, name: &str) -> Option<&Node> {

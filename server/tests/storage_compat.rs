@@ -1057,6 +1057,7 @@ fn we_read_a_real_zookeeper_datadir() {
     let out = server.cli(&refs);
     assert!(out.contains("Created /n29"), "{out}");
     server.stop();
+    let before_restart = std::time::SystemTime::now();
     // Restart: ZooKeeper replays its logs and takes a clean snapshot at the
     // last zxid, logging its digest.
     let server = zk.start_server(&data, &work, 20);
@@ -1128,18 +1129,36 @@ fn we_read_a_real_zookeeper_datadir() {
     let newest = snaps.last().expect("snapshot");
     assert_eq!(newest.zxid, last_zxid);
     let trailer = snapshot::verify(&newest.path).expect("verify");
-    let d = trailer.digest.expect("3.8 writes a digest record");
-    let (m, _) = Model::from_snapshot(&newest.path);
-    assert_eq!(d.zxid, last_zxid);
-    assert_eq!(d.digest_version, 2);
-    assert_eq!(d.digest, m.full_digest());
-    assert!(
-        restart_log.contains(&format!(
-            "highest zxid is 0x{last_zxid:x}, digest is {}",
-            d.digest
-        )),
-        "{restart_log}"
-    );
+    if let Some(d) = trailer.digest {
+        let (m, _) = Model::from_snapshot(&newest.path);
+        assert_eq!(d.zxid, last_zxid);
+        assert_eq!(d.digest_version, 2);
+        assert_eq!(d.digest, m.full_digest());
+        assert!(
+            restart_log.contains(&format!(
+                "highest zxid is 0x{last_zxid:x}, digest is {}",
+                d.digest
+            )),
+            "{restart_log}"
+        );
+    } else {
+        // When the last txn of the first run started a (fuzzy) snapshot at
+        // the last zxid, ZooKeeper's start-up snapshot has nothing newer to
+        // write (rare: rolls are randomised). Anything else is a failure.
+        let mtime = std::fs::metadata(&newest.path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        assert!(
+            mtime < before_restart,
+            "the start-up snapshot {} has no digest record",
+            newest.path.display()
+        );
+        eprintln!(
+            "NOTE: ZooKeeper's in-run snapshot {} already covers the last zxid; \
+             the start-up digest check is skipped this time",
+            newest.path.display()
+        );
+    }
     assert_eq!(trailer.last_processed_zxid, None, "3.8 does not write it");
 
     // Replaying every logged txn on the first snapshot reproduces every
@@ -1162,7 +1181,9 @@ fn we_read_a_real_zookeeper_datadir() {
         }
     }
     assert!(checked > 50, "only {checked} digests checked");
-    assert_eq!(m.digest.value(), d.digest);
+    if let Some(d) = trailer.digest {
+        assert_eq!(m.digest.value(), d.digest);
+    }
 }
 
 /// Tiny deterministic PRNG (xorshift64*), to keep the test reproducible.
