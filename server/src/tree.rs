@@ -719,6 +719,13 @@ impl DataTree {
             return TxnResult::Error(ErrorCode::NoNode);
         };
         let parent = self.arena.get_mut(parent_idx);
+        // As ZooKeeper's deleteNode: the parent's pzxid moves forward before
+        // the child is looked up. On replay over a fuzzy snapshot that copied
+        // the parent before the child was deleted (and skipped the child),
+        // the delete finds nothing but must still bring the pzxid forward.
+        if zxid > parent.stat.pzxid {
+            parent.stat.pzxid = zxid;
+        }
         let Some(children) = parent.children.as_mut() else {
             return TxnResult::Error(ErrorCode::NoNode);
         };
@@ -727,9 +734,6 @@ impl DataTree {
         };
         if children.is_empty() {
             parent.children = None;
-        }
-        if zxid > parent.stat.pzxid {
-            parent.stat.pzxid = zxid;
         }
         let node = self.arena.release(idx);
         self.count -= 1;

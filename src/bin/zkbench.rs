@@ -60,6 +60,9 @@ struct Cli {
     /// Also append each result as one JSON line to FILE
     #[arg(long, global = true, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Client threads: 1 runs every session on one thread; 0 = one per core
+    #[arg(long, global = true, default_value_t = 0)]
+    threads: usize,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -231,10 +234,17 @@ impl Workload {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match if cli.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if cli.threads > 1 {
+            b.worker_threads(cli.threads);
+        }
+        b.enable_all().build()
+    } {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("zkbench: cannot start the runtime: {e}");
