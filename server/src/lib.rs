@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod acl_cache;
+pub mod children;
 pub mod config;
 pub mod core;
 pub mod embedded;

@@ -6,7 +6,7 @@
 //! effects of a fuzzy snapshot (a create of a node that exists, a delete of a
 //! node that is gone) the way ZooKeeper does.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use compact_str::CompactString;
 
@@ -48,8 +48,8 @@ pub fn node_kind(owner: i64, extended: bool) -> NodeKind {
 }
 
 /// A child index: names in order (getChildren lists them sorted) to the
-/// child's slot in the arena. Short names are stored inline.
-type Children = BTreeMap<CompactString, u32>;
+/// child's slot in the arena (see [`crate::children`]).
+use crate::children::Children;
 
 /// One znode. Its path is not stored: the tree is a real tree of names, so
 /// a million znodes cost a million names, not a million paths (memory per
@@ -156,9 +156,7 @@ impl Node {
 
     /// Child names, in order.
     pub fn children(&self) -> impl DoubleEndedIterator<Item = &str> {
-        self.children
-            .iter()
-            .flat_map(|c| c.keys().map(|k| k.as_str()))
+        self.children.iter().flat_map(|c| c.iter().map(|(n, _)| n))
     }
 
     /// Child names with their arena ids, in order, starting after `after`
@@ -167,12 +165,7 @@ impl Node {
         &'a self,
         after: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a str, u32)> + 'a {
-        use std::ops::Bound;
-        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.children.iter().flat_map(move |c| {
-            c.range::<str, _>((lower, Bound::Unbounded))
-                .map(|(k, v)| (k.as_str(), *v))
-        })
+        self.children.iter().flat_map(move |c| c.iter_after(after))
     }
 
     fn is_vacant(&self) -> bool {
@@ -184,7 +177,7 @@ impl Node {
     }
 
     fn child(&self, name: &str) -> Option<u32> {
-        self.children.as_ref().and_then(|c| c.get(name).copied())
+        self.children.as_ref().and_then(|c| c.get(name))
     }
 
     /// The client-visible Stat (`DataNode.copyStat`): dataLength and
@@ -515,7 +508,7 @@ impl DataTree {
         while let Some(cur) = stack.pop() {
             if let Some(c) = &self.arena.get(cur).children {
                 n += c.len();
-                stack.extend(c.values().copied());
+                stack.extend(c.values());
             }
         }
         n
@@ -532,7 +525,7 @@ impl DataTree {
             f(&p, node);
             if let Some(c) = &node.children {
                 for (name, ci) in c.iter().rev() {
-                    stack.push((path::join(&p, name), *ci));
+                    stack.push((path::join(&p, name), ci));
                 }
             }
         }
@@ -808,7 +801,7 @@ impl DataTree {
             count += 1;
             bytes += node.data_len();
             if let Some(c) = &node.children {
-                stack.extend(c.values().copied());
+                stack.extend(c.values());
             }
         }
         (count, bytes)
