@@ -4,12 +4,15 @@
 # both (forceSync=yes, the default of both). Prints the comparison table and
 # writes it, with the machine it ran on, to scripts/bench-results.md.
 #
-#   scripts/bench.sh            # ~10-15 minutes on a 2-core machine
-#   BENCH_DURATION=3 BENCH_LOAD_N=200000 scripts/bench.sh   # a quick look
+#   scripts/bench.sh            # ~17 minutes on a 2-core machine (84 workload runs of ~10 s)
+#   BENCH_DURATION=3 BENCH_REPEAT=1 BENCH_LOAD_N=200000 scripts/bench.sh   # a quick look
 #
 # Env (defaults in brackets):
-#   BENCH_DURATION [10]   measured seconds per workload run
+#   BENCH_DURATION [8]    measured seconds per workload run
 #   BENCH_WARMUP [2]      unmeasured warm-up seconds before each run
+#   BENCH_REPEAT [3]      runs per workload and session count on each server,
+#                         interleaved zk, ours, zk, ours, ...; the report keeps
+#                         each server's median run (by ops/s)
 #   BENCH_SESSIONS ["16 64"]  session counts for the workload runs
 #   BENCH_INFLIGHT [4]    requests in flight per session
 #   BENCH_VALUE [100]     value size (bytes)
@@ -28,7 +31,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
 BIN="$TARGET/release"
-DURATION="${BENCH_DURATION:-10}"
+DURATION="${BENCH_DURATION:-8}"
+REPEAT="${BENCH_REPEAT:-3}"
 WARMUP="${BENCH_WARMUP:-2}"
 SESSIONS="${BENCH_SESSIONS:-16 64}"
 INFLIGHT="${BENCH_INFLIGHT:-4}"
@@ -48,6 +52,8 @@ ZK_FLAGS="-Xmx$ZK_HEAP -XX:-UseSerialGC -XX:+UseG1GC -XX:TieredStopAtLevel=4"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPEAT must be a positive integer, not '$REPEAT'"
 
 [ -f /usr/share/java/zookeeper.jar ] || die "ZooKeeper missing: run scripts/install-deps.sh"
 PY="$REPO/.venv/bin/python"
@@ -141,14 +147,19 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 # Both servers start on empty dataDirs for each session count: `create` grows
 # the tree (and so every later snapshot), and the faster server would
 # otherwise carry a bigger tree into the next count's runs.
+# Each workload runs $REPEAT times per server, interleaved (zk, ours, zk, ours,
+# ...) so that both see the same conditions on a shared machine; the report
+# keeps each server's median run.
 for s in $SESSIONS; do
-    start zk "$WORK/zk-run-$s" "start (empty dataDir)"
-    start ours "$WORK/ours-run-$s" "start (empty dataDir)"
+    start zk "$WORK/zk-run-$s" "start (empty dataDir, $s sessions)"
+    start ours "$WORK/ours-run-$s" "start (empty dataDir, $s sessions)"
     for w in $WORKLOADS; do
-        for kind in zk ours; do
-            log "$w $s×$INFLIGHT on $kind"
-            zkb "$kind" "$w" --sessions "$s" --inflight "$INFLIGHT" --duration "$DURATION" \
-                --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+        for i in $(seq 1 "$REPEAT"); do
+            for kind in zk ours; do
+                log "$w $s×$INFLIGHT on $kind (run $i/$REPEAT)"
+                zkb "$kind" "$w" --sessions "$s" --inflight "$INFLIGHT" --duration "$DURATION" \
+                    --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+            done
         done
     done
     stop zk "$WORK/zk-run-$s"
@@ -163,10 +174,12 @@ log "fsync probe in $WORK"
 # One synchronous client: set 1×1 is the target row (vs the disk's fsync);
 # get 1×1 is the round-trip floor that a write adds its fsync to.
 for w in set get; do
-    for kind in zk ours; do
-        log "single synchronous client ($w 1×1) on $kind"
-        zkb "$kind" "$w" --sessions 1 --inflight 1 --duration "$DURATION" --warmup "$WARMUP" \
-            --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+    for i in $(seq 1 "$REPEAT"); do
+        for kind in zk ours; do
+            log "single synchronous client ($w 1×1) on $kind (run $i/$REPEAT)"
+            zkb "$kind" "$w" --sessions 1 --inflight 1 --duration "$DURATION" --warmup "$WARMUP" \
+                --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+        done
     done
 done
 
@@ -266,7 +279,7 @@ MACHINE="$(lscpu 2>/dev/null | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); pri
     echo "- ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null) (Debian), $(java -version 2>&1 | head -1), JVM flags: \`$ZK_FLAGS\`"
     echo "- zkserver $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet -- server 2>/dev/null || echo '+dirty'), release build"
     echo "- Both: standalone, same zoo.cfg (scripts/zk-common.sh), forceSync=yes (fsync per commit), 127.0.0.1; client and servers share the machine's cores"
-    echo "- Load: zkbench (our client library), closed loop, $INFLIGHT requests in flight per session, $WARMUP s warm-up + $DURATION s measured, values of $VALUE B, keyspace $KEYS; CPU = server utime+stime from /proc/PID/stat"
+    echo "- Load: zkbench (our client library), closed loop, $INFLIGHT requests in flight per session, $WARMUP s warm-up + $DURATION s measured, median of $REPEAT runs, servers interleaved (zk, ours, zk, ours, ...), values of $VALUE B, keyspace $KEYS; CPU = server utime+stime from /proc/PID/stat"
     echo "- ratio = ours / ZK (higher is better for ops/s, lower for latency, CPU and memory); recovery ratio = ZK time / our time"
     echo "- Throughput is CPU-bound on a small machine: zkbench itself needs the CPU shown in its column, and other load on the machine (load average above) moves ratios by ±20% between runs; server CPU per op is the steadier comparison"
     echo "- kazoo rows: an independent client (scripts/bench_kazoo.py, 4 sessions × 32 async requests); its ops/s are bound by the Python client on both servers, so its server-CPU-per-op rows are the check"

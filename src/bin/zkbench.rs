@@ -92,6 +92,7 @@ enum Cmd {
     /// Record a measurement made elsewhere (memory, wall time) in --out
     Note(NoteArgs),
     /// Print the ours-vs-ZooKeeper markdown table from a results file
+    /// (repeated workload runs: each server's median run by ops/s)
     Report(ReportArgs),
 }
 
@@ -977,9 +978,49 @@ fn verdict(ok: Option<bool>) -> &'static str {
     }
 }
 
+/// What repeated workload runs of one server are grouped by, and what our
+/// runs are paired with ZooKeeper's by.
+type WorkloadKey = (Value, Value, Value, Value);
+
+fn workload_key(r: &Value) -> WorkloadKey {
+    (
+        r["workload"].clone(),
+        r["sessions"].clone(),
+        r["inflight"].clone(),
+        r["read_pct"].clone(),
+    )
+}
+
+fn runs_of<'a>(runs: &[&'a Value], key: &WorkloadKey) -> Vec<&'a Value> {
+    runs.iter()
+        .copied()
+        .filter(|r| workload_key(r) == *key)
+        .collect()
+}
+
+/// The run with the median ops/s (the lower middle one of an even count),
+/// and the number of runs; None for no runs.
+fn median_run<'a>(runs: &[&'a Value]) -> Option<(&'a Value, usize)> {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| {
+        let ops = |r: &Value| num(r, &["ops_per_s"]).unwrap_or(f64::NEG_INFINITY);
+        ops(a).total_cmp(&ops(b))
+    });
+    let n = sorted.len();
+    sorted.get(n.saturating_sub(1) / 2).map(|r| (*r, n))
+}
+
 fn report(a: &ReportArgs) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("reading {}", a.file.display()))?;
+    Ok(report_text(&text, &a.ours, &a.theirs))
+}
+
+/// The markdown report of a results file's `text` (JSON lines). Workload runs
+/// repeated with the same (workload, sessions, inflight, read_pct) on one
+/// server become one row: that server's median run by ops/s, latency and CPU
+/// included, with the number of runs.
+fn report_text(text: &str, ours_label: &str, theirs_label: &str) -> String {
     let rows: Vec<Value> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -994,23 +1035,34 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
     let fsync = rows.iter().rev().find(|r| r["kind"] == "fsync");
     let fsync_p50 = fsync.and_then(|f| num(f, &["lat_ms", "p50"]));
 
-    // Workloads: same (workload, sessions, inflight) on both servers.
+    // Workloads: same (workload, sessions, inflight, read_pct) on both
+    // servers, each server's median run of that key.
     out.push_str(
         "| workload | sessions×inflight | ops/s ours | ops/s ZK | ratio | p50 / p99 / p99.9 / max ms ours | p50 / p99 / p99.9 / max ms ZK | p99 ratio | CPU s/1k ops ours | CPU s/1k ops ZK | CPU ratio | zkbench CPU s/1k ops ours / ZK | errors ours / ZK | target |\n",
     );
     out.push_str("|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|---|---|---|\n");
-    let ours = of("workload", &a.ours);
-    let theirs = of("workload", &a.theirs);
+    let ours = of("workload", ours_label);
+    let theirs = of("workload", theirs_label);
+    let mut keys: Vec<WorkloadKey> = Vec::new();
     for o in &ours {
-        let key = |r: &Value| {
-            (
-                r["workload"].clone(),
-                r["sessions"].clone(),
-                r["inflight"].clone(),
-            )
-        };
-        let Some(t) = theirs.iter().rev().find(|t| key(t) == key(o)) else {
+        let k = workload_key(o);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    for key in &keys {
+        let (Some((o, n_ours)), Some((t, n_theirs))) = (
+            median_run(&runs_of(&ours, key)),
+            median_run(&runs_of(&theirs, key)),
+        ) else {
             continue;
+        };
+        let runs = if n_ours != n_theirs {
+            format!(" (median of {n_ours} ours / {n_theirs} ZK)")
+        } else if n_ours > 1 {
+            format!(" (median of {n_ours})")
+        } else {
+            String::new()
         };
         let w = o["workload"].as_str().unwrap_or("?");
         let sessions = num(o, &["sessions"]).unwrap_or(0.0);
@@ -1034,17 +1086,19 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
         let target = if single && w == "set" {
             // A synchronous writer over TCP waits for a round trip and an
             // fsync, so what the disk allows it is the fsync latency plus the
-            // round trip of a read (get 1x1, same server, same run).
+            // round trip of a read (get 1x1, same server, same run; the
+            // median run, as for this row).
             let p50 = num(o, &["lat_ms", "p50"]);
-            let rtt = ours
+            let gets: Vec<&Value> = ours
                 .iter()
-                .rev()
-                .find(|r| {
+                .copied()
+                .filter(|r| {
                     r["workload"] == "get"
                         && num(r, &["sessions"]) == Some(1.0)
                         && num(r, &["inflight"]) == Some(1.0)
                 })
-                .and_then(|r| num(r, &["lat_ms", "p50"]));
+                .collect();
+            let rtt = median_run(&gets).and_then(|(r, _)| num(r, &["lat_ms", "p50"]));
             match (p50, fsync_p50, rtt) {
                 (Some(l), Some(f), Some(r)) => format!(
                     "p50 {} ms vs fsync p50 {} + read round trip p50 {} = {} ms (≤ +10%): {}",
@@ -1076,7 +1130,7 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
             String::new()
         };
         out.push_str(&format!(
-            "| {w}{} | {}×{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} |\n",
+            "| {w}{} | {}×{}{runs} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} |\n",
             match num(o, &["read_pct"]) {
                 Some(p) => format!(" {p:.0}/{:.0}", 100.0 - p),
                 None => String::new(),
@@ -1113,10 +1167,10 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
             fmt_num(num(f, &["lat_ms", "p99"])),
         ));
     }
-    for l in of("load", &a.ours) {
+    for l in of("load", ours_label) {
         let n = num(l, &["n"]);
         let start = num(l, &["start"]);
-        if let Some(t) = of("load", &a.theirs)
+        if let Some(t) = of("load", theirs_label)
             .into_iter()
             .rev()
             .find(|t| num(t, &["n"]) == n && num(t, &["start"]) == start)
@@ -1147,8 +1201,8 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
         if !seen.insert(name.clone()) {
             continue;
         }
-        let o = note(&a.ours, &name);
-        let t = note(&a.theirs, &name);
+        let o = note(ours_label, &name);
+        let t = note(theirs_label, &name);
         let ov = o.and_then(|v| num(v, &["value"]));
         let tv = t.and_then(|v| num(v, &["value"]));
         let unit = o.or(t).and_then(|v| v["unit"].as_str()).unwrap_or_default();
@@ -1170,9 +1224,9 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
             fmt_ratio(r),
         ));
     }
-    for o in of("ready", &a.ours) {
+    for o in of("ready", ours_label) {
         let name = o["name"].as_str().unwrap_or("ready");
-        let Some(t) = of("ready", &a.theirs)
+        let Some(t) = of("ready", theirs_label)
             .into_iter()
             .rev()
             .find(|t| t["name"].as_str() == Some(name))
@@ -1196,5 +1250,117 @@ fn report(a: &ReportArgs) -> anyhow::Result<String> {
             }
         ));
     }
-    Ok(out)
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One workload row as `run_workload` writes it (the fields the report reads).
+    fn run(server: &str, w: &str, sessions: u32, inflight: u32, ops: f64, p50: f64) -> String {
+        json!({
+            "kind": "workload", "server": server, "workload": w,
+            "sessions": sessions, "inflight": inflight, "value_size": 100, "keyspace": 10000,
+            "read_pct": if w == "mix" { json!(90) } else { Value::Null },
+            "window_s": 8.0, "ops": (ops * 8.0) as u64, "issued": (ops * 8.0) as u64,
+            "ops_per_s": ops,
+            "lat_ms": { "p50": p50, "p99": p50 * 4.0, "p999": p50 * 8.0, "max": p50 * 20.0, "mean": p50 * 1.2 },
+            "errors": {}, "errors_total": 0,
+            "server_cpu_s": 1.0, "server_cpu_s_per_1k": 1000.0 / ops, "client_cpu_s_per_1k": 500.0 / ops,
+        })
+        .to_string()
+    }
+
+    /// Interleaved runs (zk, ours, zk, ours, ...) as scripts/bench.sh writes them.
+    fn synthetic() -> String {
+        let mut lines = vec![
+            json!({"kind": "ready", "server": "zk", "name": "start (empty dataDir, 16 sessions)", "path": "/", "imok_ms": 900.0, "ready_ms": 1000.0}).to_string(),
+            json!({"kind": "ready", "server": "ours", "name": "start (empty dataDir, 16 sessions)", "path": "/", "imok_ms": 9.0, "ready_ms": 10.0}).to_string(),
+        ];
+        // set 16×4: medians 50000 (ours, p50 1.0) and 28000 (zk, p50 2.0);
+        // the last run of each is neither.
+        for (z, o) in [
+            ((28000.0, 2.0), (50000.0, 1.0)),
+            ((31000.0, 1.8), (70000.0, 0.7)),
+            ((18000.0, 3.0), (30000.0, 1.6)),
+        ] {
+            lines.push(run("zk", "set", 16, 4, z.0, z.1));
+            lines.push(run("ours", "set", 16, 4, o.0, o.1));
+        }
+        // mix 16×4 90/10: one run each, no "median of".
+        lines.push(run("zk", "mix", 16, 4, 35000.0, 1.5));
+        lines.push(run("ours", "mix", 16, 4, 90000.0, 0.6));
+        lines.push(
+            json!({"kind": "fsync", "dir": "/tmp", "rounds": 2000, "write_size": 1024,
+                   "lat_ms": {"p50": 0.12, "p99": 0.30, "max": 1.0, "mean": 0.13}})
+            .to_string(),
+        );
+        // set 1×1: median 4500 ours (p50 0.21), 2600 zk (p50 0.36).
+        for (z, o) in [
+            ((2600.0, 0.36), (4500.0, 0.21)),
+            ((2700.0, 0.35), (4800.0, 0.20)),
+            ((1500.0, 0.60), (3000.0, 0.33)),
+        ] {
+            lines.push(run("zk", "set", 1, 1, z.0, z.1));
+            lines.push(run("ours", "set", 1, 1, o.0, o.1));
+        }
+        // get 1×1: median 12000 ours (p50 0.080); zk has 2 runs, the lower
+        // middle of which is 5000.
+        for (z, o) in [
+            (Some((5500.0, 0.17)), (12000.0, 0.080)),
+            (Some((5000.0, 0.19)), (9000.0, 0.11)),
+            (None, (13000.0, 0.075)),
+        ] {
+            if let Some(z) = z {
+                lines.push(run("zk", "get", 1, 1, z.0, z.1));
+            }
+            lines.push(run("ours", "get", 1, 1, o.0, o.1));
+        }
+        lines.join("\n") + "\n"
+    }
+
+    #[test]
+    fn median_run_picks_lower_middle() {
+        let rows: Vec<Value> = [3.0, 1.0, 4.0, 2.0]
+            .iter()
+            .map(|x| json!({ "ops_per_s": x }))
+            .collect();
+        let refs: Vec<&Value> = rows.iter().collect();
+        let (m, n) = median_run(&refs).unwrap();
+        assert_eq!((num(m, &["ops_per_s"]), n), (Some(2.0), 4));
+        let (m, n) = median_run(&refs[..3]).unwrap();
+        assert_eq!((num(m, &["ops_per_s"]), n), (Some(3.0), 3));
+        assert!(median_run(&[]).is_none());
+    }
+
+    #[test]
+    fn report_one_row_per_key_with_median_run() {
+        let out = report_text(&synthetic(), "ours", "zk");
+        println!("{out}");
+        let rows = |prefix: &str| out.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(rows("| set | 16×4"), 1);
+        assert_eq!(rows("| set | 1×1"), 1);
+        assert_eq!(rows("| get | 1×1"), 1);
+        assert_eq!(rows("| mix 90/10 | 16×4"), 1);
+        // Median runs, their latency and CPU, and the number of runs.
+        assert!(out.contains(
+            "| set | 16×4 (median of 3) | 50000 | 28000 | 1.79× | 1 / 4 / 8 / 20 | 2 / 8 / 16 / 40 | 0.50× | 0.020 | 0.036 | 0.56× |"
+        ));
+        assert!(out.contains("| mix 90/10 | 16×4 | 90000 | 35000 |"));
+        assert!(out.contains("| get | 1×1 (median of 3 ours / 2 ZK) | 12000 | 5000 |"));
+        // Single-writer target from the median set and get 1×1 runs of ours.
+        assert!(out.contains(
+            "| set | 1×1 (median of 3) | 4500 | 2600 | 1.73× | 0.21 / 0.84 / 1.68 / 4.20 |"
+        ));
+        assert!(out.contains(
+            "p50 0.21 ms vs fsync p50 0.12 + read round trip p50 0.080 = 0.20 ms (≤ +10%): met"
+        ));
+        assert!(out.contains("| start (empty dataDir, 16 sessions): process start"));
+        // Rows keep the order in which their keys first appear.
+        let pos = |s: &str| out.find(s).unwrap();
+        assert!(pos("| set | 16×4") < pos("| mix 90/10 | 16×4"));
+        assert!(pos("| mix 90/10 | 16×4") < pos("| set | 1×1"));
+        assert!(pos("| set | 1×1") < pos("| get | 1×1"));
+    }
 }
