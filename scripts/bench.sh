@@ -114,13 +114,15 @@ declare -A PID
 # 100000 -> 100k, 1000000 -> 1M
 kn() { if [ $(($1 % 1000000)) -eq 0 ]; then echo "$(($1 / 1000000))M"; elif [ $(($1 % 1000)) -eq 0 ]; then echo "$(($1 / 1000))k"; else echo "$1"; fi; }
 start() { # KIND DIR NAME [PATH] -- start on a dataDir, timing process start -> serving
-    local kind="$1" dir="$2" name="$3" port="${PORT[$1]}" t0 spid rc=0
+    # (NAME "" = not a measurement: the start time is not recorded)
+    local kind="$1" dir="$2" name="$3" port="${PORT[$1]}" t0 spid rc=0 out=(--out "$RES")
+    [ -n "$name" ] || { out=(); name=restart; }
     mkdir -p "$dir"
     t0="$(date +%s%N)"
     zk_ctl "$kind" start "$port" "$dir" >"$dir/start.out" 2>&1 &
     spid=$!
     STARTED+=("$kind $port $dir")
-    "$ZKB" --server "127.0.0.1:$port" --label "$kind" --json --out "$RES" \
+    "$ZKB" --server "127.0.0.1:$port" --label "$kind" --json "${out[@]}" \
         wait-ready --since-ns "$t0" --timeout 600 --name "$name" --path "${4:-/}" >/dev/null || rc=$?
     wait "$spid" || rc=$?
     [ $rc -eq 0 ] || { cat "$dir/start.out" >&2; die "$kind did not start on $dir"; }
@@ -156,6 +158,14 @@ for s in $SESSIONS; do
     for w in $WORKLOADS; do
         for i in $(seq 1 "$REPEAT"); do
             for kind in zk ours; do
+                if [ "$w" = create ]; then
+                    # Every create run starts from the same empty tree: the
+                    # tree a run leaves (bigger on the faster server) makes
+                    # every later snapshot bigger.
+                    stop "$kind" "$WORK/$kind-run-$s"
+                    rm -rf "$WORK/$kind-run-$s"
+                    start "$kind" "$WORK/$kind-run-$s" ""
+                fi
                 log "$w $s×$INFLIGHT on $kind (run $i/$REPEAT)"
                 zkb "$kind" "$w" --sessions "$s" --inflight "$INFLIGHT" --duration "$DURATION" \
                     --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" >/dev/null

@@ -81,6 +81,16 @@ impl AclCache {
         self.by_id.get(&id).map_or(&[], |a| a)
     }
 
+    /// A shared handle on `acl`: the static one for the open ACL (most
+    /// creates), a new one otherwise.
+    pub fn shared(acl: &[Acl]) -> Arc<[Acl]> {
+        if acl == &OPEN[..] {
+            OPEN.clone()
+        } else {
+            Arc::from(acl)
+        }
+    }
+
     /// A shared handle on the list of `id`.
     pub fn get_arc(&self, id: i64) -> Arc<[Acl]> {
         if id == Self::OPEN_ACL_UNSAFE_ID {

@@ -260,7 +260,7 @@ impl Prep<'_> {
                     ..Default::default()
                 }),
                 child_count: 0,
-                acl: std::sync::Arc::from(acl.as_slice()),
+                acl: crate::acl_cache::AclCache::shared(&acl),
             },
         );
         let data = req.data.clone();
