@@ -465,20 +465,6 @@ fn verify(port: u16, models: &mut [WorkerModel], ctx: &str) {
     c.close();
 }
 
-/// The server started cleanly: it says it recovered, did not panic, and
-/// answers `ruok`.
-fn assert_clean_start(p: &mut Proc, ctx: &str) {
-    let log = p.log();
-    assert!(
-        log.contains("recovered zxid"),
-        "{ctx}: no 'recovered zxid' line in the log:\n{log}"
-    );
-    let panics = panic_lines(&log);
-    assert!(panics.is_empty(), "{ctx}: server panicked:\n{log}");
-    assert_eq!(p.four_letter("ruok"), "imok", "{ctx}: ruok");
-    assert!(p.alive(), "{ctx}: server died:\n{log}");
-}
-
 fn setup_tree(port: u16, models: &[WorkerModel]) {
     let mut c = Conn::connect(port, SESSION_TIMEOUT).expect("connect for setup");
     c.create(ROOT, Some(b""), &Acl::open_unsafe(), flags::PERSISTENT)

@@ -494,19 +494,6 @@ fn dump_port(port: u16, ctx: &str) -> Dump {
     d
 }
 
-fn assert_clean_start(p: &mut Proc, ctx: &str) {
-    let log = p.log();
-    assert!(
-        log.contains("recovered zxid"),
-        "{ctx}: no 'recovered zxid' line in the log:\n{log}"
-    );
-    assert!(
-        panic_lines(&log).is_empty(),
-        "{ctx}: server panicked:\n{log}"
-    );
-    assert!(p.alive(), "{ctx}: server died:\n{log}");
-}
-
 /// What one snapshot file holds, checked for the walk's invariants.
 struct SnapInfo {
     zxid: i64,

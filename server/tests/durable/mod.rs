@@ -319,6 +319,20 @@ pub fn panic_lines(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// The server started cleanly: it says it recovered, did not panic, and
+/// answers `ruok`.
+pub fn assert_clean_start(p: &mut Proc, ctx: &str) {
+    let log = p.log();
+    assert!(
+        log.contains("recovered zxid"),
+        "{ctx}: no 'recovered zxid' line in the log:\n{log}"
+    );
+    let panics = panic_lines(&log);
+    assert!(panics.is_empty(), "{ctx}: server panicked:\n{log}");
+    assert_eq!(p.four_letter("ruok"), "imok", "{ctx}: ruok");
+    assert!(p.alive(), "{ctx}: server died:\n{log}");
+}
+
 // ---- client ----------------------------------------------------------------------
 
 pub mod flags {
