@@ -4,7 +4,11 @@
 # both (forceSync=yes, the default of both). Prints the comparison table and
 # writes it, with the machine it ran on, to scripts/bench-results.md.
 #
-#   scripts/bench.sh            # ~17 minutes on a 2-core machine (84 workload runs of ~10 s)
+#   scripts/bench.sh            # ~21 minutes on a 2-core machine (108 workload runs of ~10 s)
+#
+# Workloads run closed loop (each server as fast as it answers), and set and
+# create run again paced on both servers at 80% of ZooKeeper's median
+# closed-loop throughput (`zkbench --rate`): p99 at the same offered load.
 #   BENCH_DURATION=3 BENCH_REPEAT=1 BENCH_LOAD_N=200000 scripts/bench.sh   # a quick look
 #
 # Env (defaults in brackets):
@@ -152,10 +156,34 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 # Each workload runs $REPEAT times per server, interleaved (zk, ours, zk, ours,
 # ...) so that both see the same conditions on a shared machine; the report
 # keeps each server's median run.
+# ZooKeeper's median closed-loop ops/s of WORKLOAD at SESSIONS (from $RES).
+zk_median() {
+    "$PY" - "$RES" "$1" "$2" "$INFLIGHT" <<'PYEOF'
+import json, sys
+res, w, s, inflight = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ops = sorted(r["ops_per_s"] for r in map(json.loads, open(res))
+             if r.get("kind") == "workload" and r.get("server") == "zk" and r.get("workload") == w
+             and r.get("sessions") == s and r.get("inflight") == inflight and r.get("rate") is None)
+print(int(ops[(len(ops) - 1) // 2]) if ops else 0)
+PYEOF
+}
 for s in $SESSIONS; do
     start zk "$WORK/zk-run-$s" "start (empty dataDir, $s sessions)"
     start ours "$WORK/ours-run-$s" "start (empty dataDir, $s sessions)"
-    for w in $WORKLOADS; do
+    # Closed loop (as fast as each server answers), then the writes again
+    # paced at 80% of ZooKeeper's median throughput on both servers: p99 at
+    # the same offered load.
+    for w in $WORKLOADS paced-set paced-create; do
+        rate=0
+        case "$w" in
+        paced-*)
+            w="${w#paced-}"
+            case " $WORKLOADS " in *" $w "*) ;; *) continue ;; esac
+            rate="$(zk_median "$w" "$s")"
+            rate=$((rate * 8 / 10))
+            [ "$rate" -gt 0 ] || continue
+            ;;
+        esac
         for i in $(seq 1 "$REPEAT"); do
             for kind in zk ours; do
                 if [ "$w" = create ]; then
@@ -166,9 +194,9 @@ for s in $SESSIONS; do
                     rm -rf "$WORK/$kind-run-$s"
                     start "$kind" "$WORK/$kind-run-$s" ""
                 fi
-                log "$w $s×$INFLIGHT on $kind (run $i/$REPEAT)"
+                log "$w $s×$INFLIGHT on $kind (run $i/$REPEAT)$([ "$rate" = 0 ] || echo ", paced at $rate ops/s")"
                 zkb "$kind" "$w" --sessions "$s" --inflight "$INFLIGHT" --duration "$DURATION" \
-                    --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+                    --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" --rate "$rate" >/dev/null
             done
         done
     done
