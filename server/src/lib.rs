@@ -15,6 +15,7 @@ pub mod fourlw;
 pub mod logstage;
 pub mod net;
 pub mod prep;
+pub mod quorum;
 pub mod quota;
 pub mod server;
 pub mod session;

@@ -1,0 +1,16 @@
+//! The replicated ensemble: Apache ZooKeeper 3.8's fast leader election and
+//! ZAB, byte for byte on the wire.
+//!
+//! Layout, by concern:
+//! - [`types`]: the leaf vocabulary every other quorum module shares (server
+//!   states, votes, notifications, quorum packets, zxid arithmetic). It imports
+//!   nothing else from the server, so the pure cores, the codecs and the
+//!   transport can all depend on it without cycles.
+//!
+//! The consensus cores (election, zab) are pure state machines: inputs are
+//! messages, ticks and "persisted up to zxid Z" notices, outputs are messages
+//! to send, entries to persist, epoch files to write and "commit up to Z".
+//! No sockets, clocks, threads or disks inside them; a thin tokio transport
+//! drives them in the server and a seeded scheduler drives them in tests.
+
+pub mod types;
