@@ -6,6 +6,8 @@
 //!   states, votes, notifications, quorum packets, zxid arithmetic). It imports
 //!   nothing else from the server, so the pure cores, the codecs and the
 //!   transport can all depend on it without cycles.
+//! - [`cnxmanager`]: the election port (ZooKeeper's `QuorumCnxManager`):
+//!   initial messages, one connection per pair, frames, re-sends.
 //!
 //! The consensus cores (election, zab) are pure state machines: inputs are
 //! messages, ticks and "persisted up to zxid Z" notices, outputs are messages
@@ -13,4 +15,5 @@
 //! No sockets, clocks, threads or disks inside them; a thin tokio transport
 //! drives them in the server and a seeded scheduler drives them in tests.
 
+pub mod cnxmanager;
 pub mod types;
