@@ -17,6 +17,8 @@ use zkproto::consts::op;
 use zkproto::jute::{Jute, Reader, Writer};
 use zkproto::records::*;
 
+pub mod ensemble;
+
 // ---- servers -------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
