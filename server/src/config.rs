@@ -72,6 +72,9 @@ pub struct Config {
     pub container_check_interval_ms: u64,
     /// Server id (myid); 1 when standalone.
     pub server_id: u64,
+    /// Every `key=value` as written, in file order, for the settings read by
+    /// the parts that own them (the quorum's in `quorum::peer_config`).
+    pub raw: Vec<(String, String)>,
 }
 
 /// All 4lw commands ZooKeeper knows.
@@ -114,6 +117,7 @@ impl Config {
             log_file: None,
             container_check_interval_ms: 60_000,
             server_id: 1,
+            raw: Vec::new(),
         }
     }
 
@@ -157,6 +161,7 @@ impl Config {
                 "no" | "false" => Ok(false),
                 _ => Err(err("expected yes/no or true/false")),
             };
+            c.raw.push((k.to_string(), v.to_string()));
             match k {
                 "tickTime" => c.tick_time = num("expected a number of milliseconds")?.max(1),
                 "initLimit" => c.init_limit = Some(num("expected a number of ticks")? as u32),

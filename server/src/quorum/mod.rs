@@ -8,6 +8,7 @@
 //!   transport can all depend on it without cycles.
 //! - [`cnxmanager`]: the election port (ZooKeeper's `QuorumCnxManager`):
 //!   initial messages, one connection per pair, frames, re-sends.
+//! - [`peer_config`]: `server.N` lines, quorum keys and `myid`, checked.
 //!
 //! The consensus cores (election, zab) are pure state machines: inputs are
 //! messages, ticks and "persisted up to zxid Z" notices, outputs are messages
@@ -16,4 +17,5 @@
 //! drives them in the server and a seeded scheduler drives them in tests.
 
 pub mod cnxmanager;
+pub mod peer_config;
 pub mod types;
