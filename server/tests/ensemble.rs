@@ -81,3 +81,102 @@ fn apache_ensemble_elects_writes_and_fails_over() {
         elect_write_fail_over(Kind::Apache);
     }
 }
+
+/// Our election port against Apache ZooKeeper members: a probe with a sid
+/// above every member keeps the connection it dials; one with a sid below
+/// every member is closed and dialled back at the address it announced.
+/// Either way each member answers a LOOKING notification from a non-voter
+/// with its own vote for the established leader (quorum-wire.md §4,
+/// WorkerReceiver rule 1), which only happens if our initial message and
+/// frames are exactly what 3.8 expects.
+#[test]
+fn our_election_port_talks_to_apache_members() {
+    use std::collections::HashMap;
+    use zkserver::quorum::cnxmanager::{CnxConfig, CnxManager};
+
+    if !apache_or_skip("our_election_port_talks_to_apache_members") {
+        return;
+    }
+    let e = Ensemble::start(&[Kind::Apache, Kind::Apache, Kind::Apache], &[]);
+    let config_text: String = e
+        .members
+        .iter()
+        .map(|m| {
+            format!(
+                "server.{}=127.0.0.1:{}:{}:participant\n",
+                m.id, m.quorum_port, m.election_port
+            )
+        })
+        .collect::<String>()
+        + "version=0";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for probe_sid in [9i64, 0] {
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let my_address = listener.local_addr().unwrap().to_string();
+            let peers: HashMap<i64, String> = e
+                .members
+                .iter()
+                .map(|m| (m.id as i64, format!("127.0.0.1:{}", m.election_port)))
+                .collect();
+            let (cnx, mut rx) = CnxManager::start(
+                CnxConfig {
+                    my_sid: probe_sid,
+                    my_address,
+                    bind_ip: Some("127.0.0.1".parse().unwrap()),
+                    peers,
+                    connect_timeout: Duration::from_secs(5),
+                    initial_timeout: Duration::from_secs(5),
+                },
+                listener,
+            );
+            // A 3.8 LOOKING notification (quorum-wire.md §2.2) voting for ourselves.
+            let mut n = Vec::new();
+            n.extend_from_slice(&0i32.to_be_bytes()); // LOOKING
+            n.extend_from_slice(&probe_sid.to_be_bytes()); // leader
+            n.extend_from_slice(&0i64.to_be_bytes()); // zxid
+            n.extend_from_slice(&1i64.to_be_bytes()); // electionEpoch
+            n.extend_from_slice(&0i64.to_be_bytes()); // peerEpoch
+            n.extend_from_slice(&2i32.to_be_bytes()); // version
+            n.extend_from_slice(&(config_text.len() as i32).to_be_bytes());
+            n.extend_from_slice(config_text.as_bytes());
+            for id in 1..=3 {
+                cnx.send(id, n.clone());
+            }
+            let mut answered = HashMap::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while answered.len() < 3 {
+                let (from, payload) = tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .unwrap_or_else(|_| panic!("probe {probe_sid}: answers only from {answered:?}"))
+                    .expect("channel");
+                assert!(
+                    payload.len() >= 44,
+                    "a 3.8 notification has 44 header bytes"
+                );
+                let state = i32::from_be_bytes(payload[0..4].try_into().unwrap());
+                let leader = i64::from_be_bytes(payload[4..12].try_into().unwrap());
+                let version = i32::from_be_bytes(payload[36..40].try_into().unwrap());
+                assert_eq!(version, 2);
+                assert_eq!(leader, 3, "member {from} votes for the established leader");
+                let want = if from == 3 { 2 } else { 1 }; // LEADING / FOLLOWING
+                assert_eq!(state, want, "member {from}'s state");
+                let clen = i32::from_be_bytes(payload[40..44].try_into().unwrap()) as usize;
+                assert_eq!(&payload[44..44 + clen], config_text.as_bytes());
+                answered.insert(from, state);
+            }
+            cnx.shutdown();
+        });
+    }
+    for m in &e.members {
+        let log = m.log();
+        assert!(
+            !log.contains("Initial message parsing error"),
+            "member {} rejected our initial message:\n{log}",
+            m.id
+        );
+    }
+}
