@@ -8,7 +8,12 @@
 #      real binaries (zkserver, zkcli) and real ZooKeeper on 127.0.0.1;
 #   4. the kazoo suite against real ZooKeeper and against zkserver;
 #   5. the same zkCli.sh script against real ZooKeeper and against zkserver,
-#      outputs compared after masking times, zxids and session ids.
+#      outputs compared after masking times, zxids and session ids;
+#   6. the README's commands on a fresh clone (scripts/readme-check.sh).
+#
+# Every test binary runs even after one fails (--no-fail-fast), and each one
+# counts in the last line, as does each script suite. Binaries are found in
+# cargo's target directory (CARGO_TARGET_DIR is honoured), not at a fixed path.
 #
 # Outside CI, a missing ZooKeeper/kazoo makes the suites that need them skip
 # with a loud message; with CI=true they must run.
@@ -37,9 +42,33 @@ fi
 
 note "build"
 cargo build --workspace --all-targets || { echo "build failed" >&2; exit 1; }
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')" ||
+    { echo "cargo metadata failed" >&2; exit 1; }
+export ZKSERVER_BIN="${ZKSERVER_BIN:-$TARGET_DIR/debug/zkserver}"
+[ -x "$ZKSERVER_BIN" ] || { echo "no zkserver binary at $ZKSERVER_BIN" >&2; exit 1; }
 
-note "cargo test --workspace"
-if ZK_TEST_SERVER="${ZK_TEST_SERVER:-both}" cargo test --workspace -- --test-threads="${TEST_THREADS:-2}"; then ok "cargo test"; else bad "cargo test"; fi
+note "cargo test --workspace (every test binary, even after a failure)"
+test_log="$(mktemp)"
+ZK_TEST_SERVER="${ZK_TEST_SERVER:-both}" cargo test --workspace --no-fail-fast \
+    -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee "$test_log"
+# One suite per test binary: "Running <binary>" (or "Doc-tests <crate>") then its
+# "test result:" line. A binary that crashed before its result line is a failure.
+current=""
+while IFS= read -r line; do
+    case "$line" in
+    *"Running "*|*"Doc-tests "*)
+        [ -n "$current" ] && bad "$current (no result line)"
+        # "Running tests/x.rs (target/debug/deps/x-0123abcd)" -> "x (tests/x.rs)"
+        current="$(sed -E 's/^ *(Running|Doc-tests) +//' <<<"$line" |
+            sed -E 's#^(.*) \((.*/)?([^/]*)-[0-9a-f]+\)$#\3 (\1)#; s#^([A-Za-z0-9_-]+)$#doc-tests \1#')" ;;
+    "test result: ok."*) [ -n "$current" ] && ok "$current"; current="" ;;
+    "test result: FAILED."*) [ -n "$current" ] && bad "$current"; current="" ;;
+    esac
+done <"$test_log"
+[ -n "$current" ] && bad "$current (no result line)"
+grep -q "test result:" "$test_log" || bad "cargo test ran no test binary"
+rm -f "$test_log"
 
 if $have_deps; then
     tmp="$(mktemp -d)"
@@ -66,6 +95,9 @@ if $have_deps; then
         bad "starting servers for the compatibility suites"
     fi
 fi
+
+note "README commands on a fresh clone"
+if scripts/readme-check.sh; then ok "README commands"; else bad "README commands"; fi
 
 echo
 for f in "${failures[@]+"${failures[@]}"}"; do echo "failed: $f"; done

@@ -305,6 +305,50 @@ impl Config {
         Ok(c)
     }
 
+    /// One line per setting that ZooKeeper acts on and this server accepts but
+    /// does not, so that an operator is never misled by a key that looks
+    /// honoured (TLS ports, the admin server, metrics providers, quorum TLS and
+    /// SASL, local sessions, reconfig).
+    pub fn ignored_settings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (k, v) in &self.raw {
+            let truthy = matches!(v.to_ascii_lowercase().as_str(), "true" | "yes");
+            let why = match k.as_str() {
+                "secureClientPort" | "secureClientPortAddress" => {
+                    "TLS for clients is not supported"
+                }
+                "admin.enableServer" if truthy => "the admin HTTP server is not built yet",
+                "admin.serverPort" | "admin.serverAddress" | "admin.commandURL" => {
+                    "the admin HTTP server is not built yet"
+                }
+                "sslQuorum" | "portUnification" | "client.portUnification" if truthy => {
+                    "TLS is not supported"
+                }
+                "reconfigEnabled" if truthy => {
+                    "dynamic reconfig is not supported (reconfig answers ReconfigDisabled)"
+                }
+                "localSessionsEnabled" | "localSessionsUpgradingEnabled" if truthy => {
+                    "local sessions are not supported; every session is global"
+                }
+                "dynamicConfigFile" => "dynamic configuration files are not supported",
+                "multiAddress.enabled" if truthy => {
+                    "multiple addresses per server are not supported"
+                }
+                _ if k.starts_with("metricsProvider.") => "metrics providers are not supported yet",
+                _ if k.starts_with("ssl.") || k.starts_with("zookeeper.ssl.") => {
+                    "TLS is not supported"
+                }
+                _ if k.starts_with("quorum.auth.") && truthy => "quorum SASL is not supported",
+                _ if k.starts_with("authProvider.") => {
+                    "only the built-in digest, ip and world schemes are supported"
+                }
+                _ => continue,
+            };
+            out.push(format!("zoo.cfg: {k}={v} is ignored: {why}"));
+        }
+        out
+    }
+
     /// Where transaction logs go (`dataLogDir`, or `dataDir`).
     pub fn log_dir(&self) -> &Path {
         self.data_log_dir.as_deref().unwrap_or(&self.data_dir)
@@ -364,6 +408,20 @@ mod tests {
         assert_eq!(c.max_session_timeout, 40000);
         assert!(c.four_letter_whitelist.contains("ruok"));
         assert_eq!(c.servers[&1].election_port, 3888);
+    }
+
+    #[test]
+    fn settings_zookeeper_acts_on_but_we_do_not_are_named() {
+        let c = Config::parse(
+            "dataDir=/x\nclientPort=1\nsecureClientPort=2281\nadmin.enableServer=false\n\
+             metricsProvider.className=x.Y\nsslQuorum=true\nunknown.key=1\n",
+        )
+        .unwrap();
+        let w = c.ignored_settings();
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(w[0].starts_with("zoo.cfg: secureClientPort=2281 is ignored: TLS"));
+        assert!(w[1].contains("metricsProvider.className"));
+        assert!(w[2].contains("sslQuorum=true"));
     }
 
     #[test]

@@ -76,7 +76,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let serving = matches!(
+        cli.cmd,
+        Cmd::CheckConfig { .. } | Cmd::StartForeground { .. }
+    );
+    if serving && zkserver::quorum::peer_config::is_distributed(&cfg) {
+        // The one place that becomes "start the ensemble" once it exists.
+        eprintln!(
+            "zkserver: invalid configuration {}: its server.N lines describe a replicated \
+             ensemble, which this zkserver does not support yet (one server line, or none, \
+             runs standalone)",
+            path.display()
+        );
+        return ExitCode::from(2);
+    }
     if matches!(cli.cmd, Cmd::CheckConfig { .. }) {
+        for w in cfg.ignored_settings() {
+            println!("warning: {w}");
+        }
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
@@ -95,6 +112,9 @@ fn main() -> ExitCode {
     if let Err(e) = init_logging(&cfg) {
         eprintln!("zkserver: cannot open log file: {e}");
         return ExitCode::from(2);
+    }
+    for w in cfg.ignored_settings() {
+        tracing::warn!("{w}");
     }
     let rt = match runtime() {
         Ok(rt) => rt,

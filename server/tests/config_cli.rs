@@ -1,0 +1,86 @@
+//! `zkserver` on configurations it must not take silently: an ensemble config
+//! (refused with one line until the ensemble exists) and keys ZooKeeper acts
+//! on that we accept but ignore (one WARN line each at start).
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+
+fn write_cfg(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let p = dir.join("zoo.cfg");
+    std::fs::write(
+        &p,
+        format!(
+            "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\n\
+             clientPortAddress=127.0.0.1\n{extra}",
+            data.display(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn an_ensemble_config_is_refused_with_one_line() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = write_cfg(
+        d.path(),
+        "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n",
+    );
+    for cmd in ["check-config", "start-foreground"] {
+        let out = Command::new(zkserver_bin())
+            .arg(cmd)
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert_eq!(err.lines().count(), 1, "{cmd}: one line: {err}");
+        assert!(
+            err.contains("replicated ensemble") && err.contains("not support"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.contains(&cfg.display().to_string()),
+            "{cmd}: names the file: {err}"
+        );
+    }
+    // One server line is still standalone.
+    let d1 = tempfile::tempdir().unwrap();
+    let one = write_cfg(d1.path(), "server.1=127.0.0.1:2888:3888\n");
+    let out = Command::new(zkserver_bin())
+        .arg("check-config")
+        .arg(&one)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn ignored_keys_get_one_warning_each_at_start() {
+    let mut s = Server::start(
+        "secureClientPort=2281\nmetricsProvider.httpPort=7000\nadmin.enableServer=false\n",
+    );
+    assert_serves(&mut s);
+    let log = s.settled_log_since(0, Duration::from_secs(2));
+    let warned: Vec<&String> = log.iter().filter(|l| l.contains("is ignored")).collect();
+    assert_eq!(warned.len(), 2, "{log:#?}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("secureClientPort=2281"),
+        "{warned:?}"
+    );
+    assert!(
+        warned[1].contains("metricsProvider.httpPort=7000"),
+        "{warned:?}"
+    );
+}
