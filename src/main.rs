@@ -19,7 +19,14 @@ use zkcli::{batch, repl};
 #[derive(Parser, Debug)]
 #[command(
     name = "zkcli",
-    version,
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (commit ",
+        env!("ZK_BUILD_COMMIT"),
+        ", built on ",
+        env!("ZK_BUILD_DATE"),
+        " UTC)"
+    ),
     about = "A ZooKeeper shell compatible with zkCli.sh",
     after_help = "zkCli's single-dash spellings (-server, -timeout, -waitforconnection) are accepted too.\n\
                   Exit status: 0 ok, 1 a command failed, 2 usage error, 3 no connection, 127 unknown command."

@@ -12,7 +12,21 @@ use crate::core::Core;
 pub const VERSION: &str = concat!(
     "3.8.0-zkserver-rs-",
     env!("CARGO_PKG_VERSION"),
-    ", built on 1970-01-01 00:00 UTC"
+    "-",
+    env!("ZK_BUILD_COMMIT"),
+    ", built on ",
+    env!("ZK_BUILD_DATE"),
+    " UTC"
+);
+
+/// `zkserver --version`: our version, the commit and the build date.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ZK_BUILD_COMMIT"),
+    ", built on ",
+    env!("ZK_BUILD_DATE"),
+    " UTC; reports ZooKeeper 3.8.0 to clients)"
 );
 
 /// Java's `Double.toString` for the values we print (`0.0`, `1.5`).

@@ -8,7 +8,11 @@ use tracing_subscriber::EnvFilter;
 use zkserver::Config;
 
 #[derive(Parser)]
-#[command(name = "zkserver", version, about = "A ZooKeeper-compatible server")]
+#[command(
+    name = "zkserver",
+    version = zkserver::fourlw::LONG_VERSION,
+    about = "A ZooKeeper-compatible server"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

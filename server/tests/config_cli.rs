@@ -84,3 +84,40 @@ fn ignored_keys_get_one_warning_each_at_start() {
         "{warned:?}"
     );
 }
+
+/// `srvr` and `--version` report the real build: the commit this binary was
+/// built from and a build date, never the epoch.
+#[test]
+fn srvr_and_version_report_the_real_build() {
+    let out = Command::new(zkserver_bin())
+        .arg("--version")
+        .output()
+        .unwrap();
+    let v = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{v}");
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    if let Some(c) = &commit {
+        // Built from this checkout (a commit made since the build reruns the build script).
+        assert!(v.contains(&format!("commit {c}")), "{v} vs HEAD {c}");
+    }
+    assert!(v.contains("built on 20") && !v.contains("1970"), "{v}");
+    let mut s = Server::start("");
+    assert_serves(&mut s);
+    let srvr = four_letter(s.port, "srvr").unwrap();
+    let line = srvr.lines().next().unwrap_or_default().to_string();
+    assert!(line.starts_with("Zookeeper version: 3.8.0-"), "{line}");
+    assert!(!line.contains("1970-01-01"), "{line}");
+    assert!(
+        line.ends_with(" UTC") && line.contains(", built on 20"),
+        "{line}"
+    );
+    if let Some(c) = &commit {
+        assert!(line.contains(c.as_str()), "{line} names commit {c}");
+    }
+}
