@@ -6,6 +6,8 @@
 //!   states, votes, notifications, quorum packets, zxid arithmetic). It imports
 //!   nothing else from the server, so the pure cores, the codecs and the
 //!   transport can all depend on it without cycles.
+//! - [`wire`]: pure byte-exact codecs for election notifications, the election
+//!   config text, quorum packets and their payloads (no I/O).
 //!
 //! The consensus cores (election, zab) are pure state machines: inputs are
 //! messages, ticks and "persisted up to zxid Z" notices, outputs are messages
@@ -14,3 +16,4 @@
 //! drives them in the server and a seeded scheduler drives them in tests.
 
 pub mod types;
+pub mod wire;
