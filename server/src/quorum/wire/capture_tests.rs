@@ -350,6 +350,40 @@ fn decode_sig(b: &[u8]) -> String {
     String::from_utf8(b[4..4 + n].to_vec()).unwrap()
 }
 
+/// Every distinct notification frame on the captured election ports (all
+/// carry the same 132-byte config; the frame heads differ), decoded and
+/// re-encoded byte for byte, and their config text rebuilt exactly.
+#[test]
+fn captured_notifications_round_trip() {
+    for head in CAPTURED_NOTIFICATION_HEADS {
+        let mut frame = hex(head);
+        frame.extend_from_slice(CONFIG_132.as_bytes());
+        let (payload, n) = split_election_frame(&frame).unwrap().unwrap();
+        assert_eq!(n, frame.len());
+        let note = decode_notification(payload).unwrap_or_else(|e| panic!("{head}: {e}"));
+        assert_eq!(note.version, 2);
+        assert_eq!(encode_election_frame(&note).unwrap(), frame, "{head}");
+        let cfg = parse_config_text(&note.config).unwrap();
+        assert_eq!(config_text(cfg.servers.values(), cfg.version), CONFIG_132);
+    }
+}
+
+/// The 44-byte heads (frame length through configLength) of the distinct
+/// notifications in b_decoded.json.
+const CAPTURED_NOTIFICATION_HEADS: &[&str] = &[
+    "000000b00000000000000000000000030000000000000000000000000000000100000000000000000000000200000084",
+    "000000b00000000000000000000000010000000000000000000000000000000100000000000000000000000200000084",
+    "000000b00000000000000000000000020000000000000000000000000000000100000000000000000000000200000084",
+    "000000b00000000100000000000000030000000000000000000000000000000100000000000000010000000200000084",
+    "000000b00000000000000000000000020000000100000009000000000000000200000000000000010000000200000084",
+    "000000b00000000000000000000000010000000100000009000000000000000200000000000000010000000200000084",
+    "000000b00000000000000000000000030000000100000009000000000000000200000000000000010000000200000084",
+    "000000b00000000200000000000000020000000100000009000000000000000200000000000000020000000200000084",
+    "000000b00000000000000000000000030000000100000009000000000000000100000000000000010000000200000084",
+    "000000b00000000100000000000000020000000100000009000000000000000200000000000000020000000200000084",
+    "000000b00000000000000000000000040000000000000000000000000000000100000000000000000000000200000084",
+];
+
 /// Random bytes, truncations and mutations of valid inputs never panic any
 /// decoder, and a packet decode that succeeds re-encodes to its input.
 #[test]

@@ -250,7 +250,8 @@ fn parse_server_value(id: u64, value: &str) -> Result<ServerSpec, String> {
 fn load_properties(text: &str) -> Vec<(String, String)> {
     let is_ws = |c: char| c == ' ' || c == '\t' || c == '\x0c';
     let mut out = Vec::new();
-    let mut lines = text.split(['\n', '\r']).peekable();
+    let text = text.replace("\r\n", "\n");
+    let mut lines = text.split(['\n', '\r']);
     while let Some(first) = lines.next() {
         let mut line = first.trim_start_matches(is_ws).to_string();
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
@@ -419,7 +420,7 @@ mod tests {
     #[test]
     fn properties_syntax() {
         let p = parse_config_text(
-            b"# comment\n  ! also\n\nserver.1 = h:1:2\r\nserver.2:h:3:4:OBSERVER \nserver.3\th:5:\\\n   6\nversion  =  a\n",
+            b"# comment\n  ! also\n\nserver.1 = h:1:2\r\nserver.2:h:3:4:OBSERVER \nserver.3\th:5:\\\r\n   6\nversion  =  a\n",
         );
         let p = p.unwrap();
         assert_eq!(p.version, 10);
