@@ -9,6 +9,8 @@
 //! - [`cnxmanager`]: the election port (ZooKeeper's `QuorumCnxManager`):
 //!   initial messages, one connection per pair, frames, re-sends.
 //! - [`peer_config`]: `server.N` lines, quorum keys and `myid`, checked.
+//! - [`wire`]: pure byte-exact codecs for election notifications, the election
+//!   config text, quorum packets and their payloads (no I/O).
 //!
 //! The consensus cores (election, zab) are pure state machines: inputs are
 //! messages, ticks and "persisted up to zxid Z" notices, outputs are messages
@@ -19,3 +21,4 @@
 pub mod cnxmanager;
 pub mod peer_config;
 pub mod types;
+pub mod wire;
