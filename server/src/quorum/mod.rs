@@ -14,3 +14,5 @@
 //! drives them in the server and a seeded scheduler drives them in tests.
 
 pub mod types;
+/// ZAB's leader and learner as pure state machines (discovery, sync, broadcast).
+pub mod zab;
