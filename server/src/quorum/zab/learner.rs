@@ -40,7 +40,9 @@ enum Phase {
     AwaitSync,
     Syncing,
     /// NEWLEADER seen; waiting for the sync proposals to be durable.
-    NewLeaderPersist { target: Zxid },
+    NewLeaderPersist {
+        target: Zxid,
+    },
     AwaitUptodate,
     Broadcast,
     Abandoned,
@@ -166,7 +168,11 @@ impl Learner {
             LearnerType::Observer => packet::OBSERVERINFO,
         };
         let zxid = make_zxid(self.accepted_epoch, 0);
-        self.send(QuorumPacket::with_data(kind, zxid, payload::learner_info(self.me)));
+        self.send(QuorumPacket::with_data(
+            kind,
+            zxid,
+            payload::learner_info(self.me),
+        ));
         self.phase = Phase::AwaitLeaderInfo;
         self.deadline = self.now + self.limits.init_ticks();
     }
@@ -318,11 +324,7 @@ impl Learner {
     fn commit_during_sync(&mut self, zxid: Zxid) {
         match self.pending.iter_mut().find(|p| !p.committed) {
             Some(p) if p.zxid == zxid => p.committed = true,
-            Some(p) => tracing::warn!(
-                "Committing {:#x}, but next proposal is {:#x}",
-                zxid,
-                p.zxid
-            ),
+            Some(p) => tracing::warn!("Committing {:#x}, but next proposal is {:#x}", zxid, p.zxid),
             None => tracing::warn!("Committing {:#x} with no pending proposal", zxid),
         }
     }
@@ -392,7 +394,10 @@ impl Learner {
     fn ack_newleader(&mut self) {
         self.current_epoch = self.new_epoch;
         self.out.push(Output::WriteCurrentEpoch(self.new_epoch));
-        self.send(QuorumPacket::bare(packet::ACK, make_zxid(self.new_epoch, 0)));
+        self.send(QuorumPacket::bare(
+            packet::ACK,
+            make_zxid(self.new_epoch, 0),
+        ));
         self.phase = Phase::AwaitUptodate;
     }
 
@@ -401,7 +406,10 @@ impl Learner {
     /// log what arrived since.
     fn on_uptodate(&mut self) {
         self.phase = Phase::Broadcast;
-        self.send(QuorumPacket::bare(packet::ACK, make_zxid(self.new_epoch, 0)));
+        self.send(QuorumPacket::bare(
+            packet::ACK,
+            make_zxid(self.new_epoch, 0),
+        ));
         let follower = self.kind == LearnerType::Participant;
         for p in self.pending.iter_mut().filter(|p| !p.logged) {
             p.logged = true;
@@ -423,7 +431,10 @@ impl Learner {
             }
         }
         if !follower && !self.pending.is_empty() {
-            tracing::warn!("observer dropping {} uncommitted sync proposals", self.pending.len());
+            tracing::warn!(
+                "observer dropping {} uncommitted sync proposals",
+                self.pending.len()
+            );
             self.pending.clear();
         }
         self.out.push(Output::StartServing);

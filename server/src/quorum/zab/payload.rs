@@ -5,8 +5,6 @@
 use zkproto::jute::{Reader, Writer};
 
 use super::super::types::{Sid, ZAB_PROTOCOL_VERSION};
-#[cfg(test)]
-use super::super::types::QuorumPacket;
 
 /// `LearnerInfo{serverid, protocolVersion = 0x10000, configVersion = 0}`, the
 /// 20 bytes of FOLLOWERINFO/OBSERVERINFO (`Learner.registerWithLeader`).
@@ -84,7 +82,7 @@ pub fn parse_touches(data: Option<&[u8]>) -> Option<Vec<(i64, i32)>> {
 
 /// Test-only: a QuorumPacket's bytes on the wire, to compare with captures.
 #[cfg(test)]
-pub fn encode_packet(p: &QuorumPacket) -> Vec<u8> {
+pub fn encode_packet(p: &super::super::types::QuorumPacket) -> Vec<u8> {
     let mut w = Writer::new();
     w.write_i32(p.kind);
     w.write_i64(p.zxid);

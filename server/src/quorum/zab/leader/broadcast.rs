@@ -54,7 +54,10 @@ impl Leader {
             })
             .collect();
         for c in targets {
-            self.send(c, QuorumPacket::with_data(packet::PROPOSAL, zxid, txn.to_vec()));
+            self.send(
+                c,
+                QuorumPacket::with_data(packet::PROPOSAL, zxid, txn.to_vec()),
+            );
         }
         Ok(zxid)
     }
@@ -141,8 +144,7 @@ impl Leader {
     /// `processAck`: ignores epoch zxids (the NEWLEADER/UPTODATE ACKs), zxids
     /// already committed and unknown ones; only voters' ACKs count.
     fn process_ack(&mut self, sid: i64, zxid: Zxid) {
-        if self.phase != Phase::Broadcast || counter_of(zxid) == 0 || zxid <= self.last_committed
-        {
+        if self.phase != Phase::Broadcast || counter_of(zxid) == 0 || zxid <= self.last_committed {
             return;
         }
         if !self.voters.contains(&sid) {
@@ -240,7 +242,10 @@ impl Leader {
             }
         }
         for c in drop {
-            self.close(c, "Closing connection to peer due to transaction timeout.".into());
+            self.close(
+                c,
+                "Closing connection to peer due to transaction timeout.".into(),
+            );
         }
         let z = self.last_proposed;
         for c in ping {
@@ -252,5 +257,13 @@ impl Leader {
     /// the leader's lastCommitted after establishment carry.
     pub fn epoch_zxid(&self) -> Zxid {
         make_zxid(self.epoch, 0)
+    }
+}
+
+#[cfg(test)]
+impl Leader {
+    /// Test hook: pretend the epoch has proposed up to `zxid`.
+    pub(crate) fn force_last_proposed(&mut self, zxid: Zxid) {
+        self.last_proposed = zxid;
     }
 }

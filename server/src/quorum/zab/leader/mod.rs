@@ -312,10 +312,7 @@ impl Leader {
         match peer.state {
             PState::AwaitInfo => self.on_learner_info(conn, pkt),
             PState::AwaitEpoch | PState::AwaitEpochQuorum { .. } => {
-                let why = format!(
-                    "unexpected {} before sync",
-                    packet::name(pkt.kind)
-                );
+                let why = format!("unexpected {} before sync", packet::name(pkt.kind));
                 self.close(conn, why);
             }
             PState::AwaitAckEpoch => self.on_ack_epoch(conn, pkt),

@@ -3,7 +3,9 @@
 //! `Leader.startForwarding` and NEWLEADER.
 
 use super::{Leader, PState};
-use crate::quorum::types::{counter_of, epoch_of, make_zxid, packet, LearnerType, QuorumPacket, Zxid};
+use crate::quorum::types::{
+    counter_of, epoch_of, make_zxid, packet, LearnerType, QuorumPacket, Zxid,
+};
 use crate::quorum::zab::{ConnId, Output, Txn};
 
 /// One element of a learner's sync queue.
@@ -222,7 +224,10 @@ impl Leader {
                 .map(|(z, p)| (*z, p.txn.clone()))
                 .collect();
             for (z, t) in outstanding {
-                self.send(conn, QuorumPacket::with_data(packet::PROPOSAL, z, t.to_vec()));
+                self.send(
+                    conn,
+                    QuorumPacket::with_data(packet::PROPOSAL, z, t.to_vec()),
+                );
             }
         }
         let nl = QuorumPacket::with_data(
@@ -237,7 +242,10 @@ impl Leader {
     }
 
     fn send_pair(&mut self, conn: ConnId, zxid: Zxid, txn: &Txn) {
-        self.send(conn, QuorumPacket::with_data(packet::PROPOSAL, zxid, txn.to_vec()));
+        self.send(
+            conn,
+            QuorumPacket::with_data(packet::PROPOSAL, zxid, txn.to_vec()),
+        );
         self.send(conn, QuorumPacket::bare(packet::COMMIT, zxid));
     }
 }
