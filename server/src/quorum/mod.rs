@@ -22,3 +22,5 @@ pub mod cnxmanager;
 pub mod peer_config;
 pub mod types;
 pub mod wire;
+/// ZAB's leader and learner as pure state machines (discovery, sync, broadcast).
+pub mod zab;
