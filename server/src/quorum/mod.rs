@@ -9,6 +9,8 @@
 //! - [`cnxmanager`]: the election port (ZooKeeper's `QuorumCnxManager`):
 //!   initial messages, one connection per pair, frames, re-sends.
 //! - [`peer_config`]: `server.N` lines, quorum keys and `myid`, checked.
+//! - [`zab`]: the leader and learner cores (discovery, sync, broadcast) and
+//!   their seeded simulation.
 //! - [`wire`]: pure byte-exact codecs for election notifications, the election
 //!   config text, quorum packets and their payloads (no I/O).
 //!
@@ -22,5 +24,4 @@ pub mod cnxmanager;
 pub mod peer_config;
 pub mod types;
 pub mod wire;
-/// ZAB's leader and learner as pure state machines (discovery, sync, broadcast).
 pub mod zab;
