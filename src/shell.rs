@@ -282,15 +282,36 @@ impl Shell {
         let generation = self.hub.attach(rx);
         self.pump = Some(tokio::spawn(pump(self.hub.clone(), generation)));
         self.client = Some(client.clone());
+        let t = Duration::from_millis(u64::from(self.opts.session_timeout_ms));
         if self.opts.wait {
-            let t = Duration::from_millis(u64::from(self.opts.session_timeout_ms));
-            if let Err(code) = client.wait_connected(t).await {
+            // A script gives up once every host failed twice in a row
+            // (refused, unresolvable, no handshake): waiting out the whole
+            // session timeout for a port nobody listens on helps no one.
+            // An interactive -waitforconnection waits the full time, as asked.
+            let rounds = if self.interactive { usize::MAX } else { 2 };
+            if let Err((code, attempts)) = client.wait_connected_or_unreachable(t, rounds).await {
                 self.close_session().await;
-                return Err(CmdError::Lost(format!(
-                    "Could not connect to {host} within {} ms ({})",
-                    t.as_millis(),
-                    commands::generic_keeper_message(code, None)
-                )));
+                return Err(CmdError::Lost(match attempts {
+                    Some(a) => format!("Could not connect to {host}: {}", a.summary()),
+                    None => format!(
+                        "Could not connect to {host} within {} ms ({})",
+                        t.as_millis(),
+                        commands::generic_keeper_message(code, None)
+                    ),
+                }));
+            }
+        } else if self.interactive {
+            // The REPL keeps the session trying in the background (zkCli
+            // does too), but says so once instead of leaving a silent
+            // CONNECTING prompt.
+            let probe = Duration::from_millis(2000).min(t);
+            if let Err((_, Some(a))) = client.wait_connected_or_unreachable(probe, 1).await {
+                self.out.note(&format!(
+                    "Cannot reach {host} ({}); still retrying in the background. \
+                     Commands fail with ConnectionLoss until a server answers; \
+                     `connect host:port` switches, `quit` leaves.",
+                    a.summary()
+                ));
             }
         }
         Ok(())

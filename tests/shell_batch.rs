@@ -646,3 +646,41 @@ fn same_output_as_zkcli_sh() {
     // stdout really was compared: the script produces plenty of it.
     assert!(ours.stdout.lines().count() > 300, "{}", ours.stdout);
 }
+
+/// A loopback port nothing listens on (bound, then released).
+fn refusing_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A script against servers that all refuse fails at once with status 3
+/// (no connection) and says why, instead of waiting out the session timeout
+/// (60 s here, so a regression shows as a slow run and a missed bound).
+#[test]
+fn unreachable_servers_fail_fast_with_status_3() {
+    let a = format!("127.0.0.1:{}", refusing_port());
+    let b = format!("127.0.0.1:{}", refusing_port());
+    for (mode, hosts) in [("argv", a.clone()), ("pipe", format!("{a},{b}"))] {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_zkcli"));
+        c.args(["-server", &hosts, "-timeout", "60000"]);
+        let stdin = if mode == "argv" {
+            c.args(["ls", "/"]);
+            ""
+        } else {
+            "ls /\ncreate /x\n"
+        };
+        let start = Instant::now();
+        let out = run(c, stdin);
+        let took = start.elapsed();
+        assert_eq!(out.code, 3, "{mode}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("Connection refused") && out.stderr.contains(&a),
+            "{mode}: the error names the host and the reason: {}",
+            out.stderr
+        );
+        assert!(
+            took < Duration::from_secs(30),
+            "{mode}: gave up only after {took:?}, not at once"
+        );
+    }
+}

@@ -239,3 +239,32 @@ fn event_prints_above_a_half_typed_line() {
         let _ = std::fs::remove_file(&hist);
     }
 }
+
+/// The REPL on a server that refuses keeps the session retrying in the
+/// background and says so once, instead of a silent CONNECTING prompt;
+/// commands fail with ConnectionLoss and the shell stays usable.
+#[test]
+fn repl_says_it_keeps_retrying_when_nothing_answers() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let host = format!("127.0.0.1:{port}");
+    let hist = std::env::temp_dir().join(format!("zkcli-pty-refused-{}", std::process::id()));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
+    cmd.args(["-server", &host])
+        .env("ZKCLI_HISTORY", &hist)
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm");
+    let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
+    s.set_expect_timeout(Some(EXPECT_TIMEOUT));
+    let mut r = Repl { s };
+    r.expect("Connection refused");
+    r.expect("still retrying in the background");
+    r.expect(&format!("[zk: {host}(CONNECTING) 0] "));
+    r.line("ls /");
+    r.expect("ConnectionLoss");
+    r.expect(&format!("[zk: {host}(CONNECTING) 1] "));
+    r.quit();
+    let _ = std::fs::remove_file(&hist);
+}

@@ -93,6 +93,45 @@ pub(crate) struct Core {
     pub info: Mutex<SessionInfo>,
     pub state: watch::Sender<State>,
     pub watches: Mutex<WatchRegistry>,
+    /// Connection attempts that failed since the last success, so a caller
+    /// can tell "still handshaking" from "nothing answers".
+    pub attempts: watch::Sender<Attempts>,
+}
+
+/// Failed connection attempts since the last established connection.
+#[derive(Clone, Debug, Default)]
+pub struct Attempts {
+    /// Attempts that failed in a row.
+    pub failed: usize,
+    /// How many hosts the connect string names.
+    pub hosts: usize,
+    /// Why each host failed most recently, in host-list order of failure
+    /// (one entry per host, latest reason).
+    pub reasons: Vec<(String, String)>,
+}
+
+impl Attempts {
+    /// Complete passes over the host list in which every host failed.
+    pub fn failed_rounds(&self) -> usize {
+        self.failed.checked_div(self.hosts).unwrap_or(0)
+    }
+
+    /// "host: reason; host: reason" for an error message.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(h, r)| {
+                // Reasons usually start with the address already.
+                if r.contains(h.as_str()) {
+                    r.clone()
+                } else {
+                    format!("{h}: {r}")
+                }
+            })
+            .collect();
+        parts.join("; ")
+    }
 }
 
 impl Core {
@@ -101,6 +140,7 @@ impl Core {
             info: Mutex::new(info),
             state: watch::channel(State::Connecting).0,
             watches: Mutex::new(WatchRegistry::default()),
+            attempts: watch::channel(Attempts::default()).0,
         }
     }
 
@@ -452,6 +492,8 @@ impl Task {
                 }
             }
             let host = self.hosts.next_host();
+            let name = host.to_string();
+            let hosts = self.hosts.len();
             self.set_state(State::Connecting);
             let request = self.connect_request();
             // Java: connectTimeout = sessionTimeout / number of hosts. The
@@ -465,6 +507,14 @@ impl Task {
                 Flow::Done(Err(reason)) => {
                     tracing::debug!(%reason, "connection attempt failed");
                     failures += 1;
+                    self.core.attempts.send_modify(|a| {
+                        a.failed += 1;
+                        a.hosts = hosts;
+                        match a.reasons.iter_mut().find(|(h, _)| *h == name) {
+                            Some(entry) => entry.1 = reason.clone(),
+                            None => a.reasons.push((name, reason.clone())),
+                        }
+                    });
                     self.fail_queued(ErrorCode::ConnectionLoss);
                     continue;
                 }
@@ -480,6 +530,7 @@ impl Task {
                 return;
             }
             failures = 0;
+            self.core.attempts.send_replace(Attempts::default());
             let mut conn = self.establish(hs);
             match self.connected(&mut conn).await {
                 End::Lost(reason) => {

@@ -45,6 +45,7 @@ use zkproto::{ErrorCode, Jute, Writer};
 
 pub use zkproto::records::{Acl, Stat};
 
+pub use connection::Attempts;
 use connection::{lock, Command, Core, RegisterOn, Reply, Request, SessionInfo, Task, WatchAction};
 pub use error::ZkResult;
 use error::{from_code, marshalling};
@@ -254,6 +255,42 @@ impl Client {
         tokio::time::timeout(timeout, wait)
             .await
             .unwrap_or(Err(ErrorCode::ConnectionLoss))
+    }
+
+    /// Like [`Client::wait_connected`], but gives up early once every host
+    /// of the connect string has failed `rounds` times in a row (refused,
+    /// unresolvable, no handshake), returning the attempts so the caller can
+    /// say why. Scripts use it: nothing answering is an error worth
+    /// reporting at once, not after a whole session timeout.
+    pub async fn wait_connected_or_unreachable(
+        &self,
+        timeout: Duration,
+        rounds: usize,
+    ) -> Result<(), (ErrorCode, Option<Attempts>)> {
+        let mut attempts = self.inner.core.attempts.subscribe();
+        let unreachable = async {
+            loop {
+                let a = attempts.borrow_and_update().clone();
+                if a.failed_rounds() >= rounds.max(1) {
+                    return a;
+                }
+                if attempts.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            r = self.wait_connected(timeout) => r.map_err(|c| (c, None)),
+            a = unreachable => match self.state() {
+                State::Connected | State::ConnectedReadOnly => Ok(()),
+                _ => Err((ErrorCode::ConnectionLoss, Some(a))),
+            },
+        }
+    }
+
+    /// Failed connection attempts since the last established connection.
+    pub fn attempts(&self) -> Attempts {
+        self.inner.core.attempts.borrow().clone()
     }
 
     pub fn state(&self) -> State {
