@@ -26,12 +26,17 @@ use zkproto::txn::{Txn, TxnEntry, TxnHeader};
 
 use crate::acl;
 use crate::config::Config;
+use crate::logstage::LogCmd;
 use crate::prep::{Caller, Outstanding, Prep, WriteRequest};
+use crate::quorum::types::{make_zxid, QuorumPacket};
+use crate::role::{Mode, PeerEvent, PeerMsg, PeerTx};
 use crate::session::{self, SessionTracker};
 use crate::stats::{ConnStats, ServerStats};
 use crate::storage::{NodeCopy, SnapshotStream, Snapshotter};
 use crate::tree::{DataTree, TxnResult};
 use crate::watch::{ConnId, Kind, WatchManager};
+
+mod member;
 
 /// What a connection task sends to its socket writer.
 #[derive(Debug)]
@@ -118,7 +123,28 @@ pub enum CoreMsg {
         reply: oneshot::Sender<String>,
     },
     Tick,
+    /// From the quorum peer loop (replicated members only).
+    Peer(PeerEvent),
     Shutdown,
+}
+
+/// How many committed txns a member keeps in memory for DIFF
+/// (`zookeeper.commitLogCount`).
+const COMMITTED_LOG_COUNT: usize = 500;
+
+/// The replicated side of the pipeline: where writes go and what is pending
+/// on other members. `None` in [`Core::member`] is standalone.
+struct Member {
+    peer: PeerTx,
+    /// Writes this member forwarded to the leader, by (session, cxid): the
+    /// COMMIT carrying that pair answers the client.
+    forwarded: HashMap<(i64, i32), Origin>,
+    /// Forwarded `sync`s, oldest first, with their paths.
+    syncs: VecDeque<(Origin, String)>,
+    /// The newest committed txns (the DIFF source of a future leader).
+    committed_log: VecDeque<(i64, Arc<[u8]>)>,
+    /// Logged, not yet committed (a role that ends leaves them on disk).
+    tail: std::collections::BTreeMap<i64, Arc<[u8]>>,
 }
 
 /// A request waiting for its turn on a connection.
@@ -206,8 +232,14 @@ pub struct Core {
     outstanding: Outstanding,
     last_zxid: i64,
     in_flight: VecDeque<InFlight>,
-    log_tx: mpsc::UnboundedSender<Arc<TxnEntry>>,
+    log_tx: mpsc::UnboundedSender<LogCmd>,
     pub stats: ServerStats,
+    /// The role; standalone unless a peer loop drives this pipeline.
+    pub mode: Mode,
+    /// False while a replicated member is LOOKING or syncing: clients are
+    /// refused and four-letter words say so.
+    pub serving: bool,
+    member: Option<Member>,
     snapshotter: Snapshotter,
     snap_job: Option<SnapJob>,
     /// Set when the log failed; no write is acknowledged after that.
@@ -313,7 +345,7 @@ impl Core {
         cfg: Arc<Config>,
         tree: DataTree,
         sessions: SessionTracker,
-        log_tx: mpsc::UnboundedSender<Arc<TxnEntry>>,
+        log_tx: mpsc::UnboundedSender<LogCmd>,
     ) -> Core {
         let last_zxid = tree.last_processed_zxid;
         Core {
@@ -328,6 +360,9 @@ impl Core {
             in_flight: VecDeque::new(),
             log_tx,
             stats: ServerStats::default(),
+            mode: Mode::Standalone,
+            serving: true,
+            member: None,
             snapshotter: Snapshotter::default(),
             snap_job: None,
             log_error: None,
@@ -401,7 +436,14 @@ impl Core {
             } => self.on_request(conn, xid, op, body),
             CoreMsg::Closed { conn } => self.on_closed(conn),
             CoreMsg::Logged { zxid, snapshot } => {
-                self.on_logged(zxid);
+                match &self.member {
+                    // A member's commits come from ZAB; durability is the
+                    // ZAB core's input (it ACKs / counts its own vote).
+                    Some(m) => {
+                        let _ = m.peer.send(PeerMsg::Persisted(zxid));
+                    }
+                    None => self.on_logged(zxid),
+                }
                 if snapshot {
                     self.take_snapshot();
                 }
@@ -419,6 +461,7 @@ impl Core {
                 let _ = reply.send(out);
             }
             CoreMsg::Tick => self.on_tick(),
+            CoreMsg::Peer(ev) => self.on_peer(ev),
             CoreMsg::Shutdown => {}
         }
     }
@@ -457,6 +500,13 @@ impl Core {
     // ---- sessions -------------------------------------------------------
 
     fn on_connect(&mut self, conn: ConnId, req: ConnectRequest, remote: SocketAddr, tx: ConnTx) {
+        if !self.serving {
+            // ZooKeeper drops the ConnectRequest of a server that is not
+            // running by closing the socket, with no response.
+            debug!("refusing connection from {remote}: not serving (no quorum)");
+            tx.close();
+            return;
+        }
         let read_only_byte = req.read_only.is_some();
         let mut c = Conn {
             id: conn,
@@ -497,6 +547,25 @@ impl Core {
             // The session is tracked from now on, so it expires if the
             // client vanishes before the txn is applied.
             self.sessions.add(sid, timeout);
+            let origin = Origin {
+                conn,
+                xid: 0,
+                op: op::CREATE_SESSION,
+                sub_ops: Vec::new(),
+                received: Instant::now(),
+            };
+            if self.is_learner() {
+                // The id is ours (high byte = myid); the leader logs it.
+                self.forward(
+                    sid,
+                    0,
+                    op::CREATE_SESSION,
+                    timeout.to_be_bytes().to_vec(),
+                    Vec::new(),
+                    origin,
+                );
+                return;
+            }
             let hdr = TxnHeader {
                 client_id: sid,
                 cxid: 0,
@@ -507,13 +576,7 @@ impl Core {
             self.submit(
                 hdr,
                 Txn::CreateSession(zkproto::txn::CreateSessionTxn { time_out: timeout }),
-                Some(Origin {
-                    conn,
-                    xid: 0,
-                    op: op::CREATE_SESSION,
-                    sub_ops: Vec::new(),
-                    received: Instant::now(),
-                }),
+                Some(origin),
             );
             return;
         }
@@ -724,6 +787,26 @@ impl Core {
     }
 
     fn on_tick(&mut self) {
+        if let Some(m) = &self.member {
+            if self.mode != Mode::Leader {
+                // Learners never expire sessions: they report the ones
+                // their clients keep alive to the leader, which decides.
+                if self.serving {
+                    let touches: Vec<(i64, i32)> = self
+                        .session_conn
+                        .keys()
+                        .filter_map(|sid| self.sessions.get(*sid).map(|s| (*sid, s.timeout_ms)))
+                        .collect();
+                    if !touches.is_empty() {
+                        let _ = m.peer.send(PeerMsg::Touches(touches));
+                    }
+                }
+                return;
+            }
+            if !self.serving {
+                return;
+            }
+        }
         let now = Instant::now();
         for sid in self.sessions.expired(now) {
             info!("session 0x{sid:x} expired");
@@ -738,6 +821,13 @@ impl Core {
 
     /// Submits a closeSession txn (expiry, or the client's request).
     fn close_session(&mut self, sid: i64, origin: Option<Origin>) {
+        if self.is_learner() {
+            if let Some(o) = origin {
+                let cxid = o.xid;
+                self.forward(sid, cxid, op::CLOSE_SESSION, Vec::new(), Vec::new(), o);
+            }
+            return;
+        }
         self.sessions.mark_closing(sid);
         let time = now_ms();
         let mut prep = Prep {
@@ -939,6 +1029,35 @@ impl Core {
             self.close_session(sid, Some(origin));
             return;
         }
+        if self.is_learner() && (q.op == op::SYNC || decode_write(q.op, &q.body).is_some()) {
+            // Learners do not prepare writes: the leader does, against the
+            // tree every member will have applied by then.
+            let auth = self
+                .conns
+                .get(&conn)
+                .map(|c| c.auth.clone())
+                .unwrap_or_default();
+            let origin = Origin {
+                conn,
+                xid: q.xid,
+                op: q.op,
+                sub_ops: Vec::new(),
+                received: q.received,
+            };
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.pending_writes += 1;
+            }
+            if q.op == op::SYNC {
+                let path = PathRequest::from_bytes(&q.body)
+                    .map(|r| r.path)
+                    .unwrap_or_default();
+                let body = q.body.clone();
+                self.forward_sync(sid, q.xid, body, auth, origin, path);
+            } else {
+                self.forward(sid, q.xid, q.op, q.body, auth, origin);
+            }
+            return;
+        }
         if let Some(req) = decode_write(q.op, &q.body) {
             if let Some(e) = &self.log_error {
                 debug!("refusing write: {e}");
@@ -1038,6 +1157,13 @@ impl Core {
             }
             return;
         }
+        if self.member.is_some() && (self.mode != Mode::Leader || !self.serving) {
+            // Not leading (any more): nothing may be numbered or logged.
+            if let Some(o) = origin {
+                self.refuse(o);
+            }
+            return;
+        }
         self.last_zxid += 1;
         hdr.zxid = self.last_zxid;
         let entry = Arc::new(TxnEntry {
@@ -1045,8 +1171,21 @@ impl Core {
             txn,
             digest: None,
         });
-        if self.log_tx.send(entry.clone()).is_err() {
-            self.log_error = Some("the log writer has stopped".into());
+        match &self.member {
+            // The leader core logs it (through PeerEvent::Persist) and
+            // proposes it; it commits once a quorum has it on disk.
+            Some(m) => {
+                let txn: Arc<[u8]> = Arc::from(crate::quorum::wire::payload::proposal_data(&entry));
+                let _ = m.peer.send(PeerMsg::Propose {
+                    zxid: entry.header.zxid,
+                    txn,
+                });
+            }
+            None => {
+                if self.log_tx.send(LogCmd::Append(entry.clone())).is_err() {
+                    self.log_error = Some("the log writer has stopped".into());
+                }
+            }
         }
         self.in_flight.push_back(InFlight { entry, origin });
     }

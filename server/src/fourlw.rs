@@ -186,7 +186,7 @@ fn server_summary(core: &Core, out: &mut String) {
     let _ = writeln!(out, "Connections: {}", core.conns.len() + 1);
     let _ = writeln!(out, "Outstanding: {}", core.outstanding_requests());
     let _ = writeln!(out, "Zxid: 0x{:x}", core.last_zxid());
-    let _ = writeln!(out, "Mode: standalone");
+    let _ = writeln!(out, "Mode: {}", core.mode.name());
     let _ = writeln!(out, "Node count: {}", znode_count(core));
 }
 
@@ -199,6 +199,21 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
         return format!("{cmd} is not executed because it is not in the whitelist.\n");
     }
     let mut out = String::new();
+    if !core.serving {
+        // A member without a quorum (LOOKING, discovery, sync): ZooKeeper's
+        // AbstractFourLetterCommand.ZK_NOT_SERVING for the commands that
+        // need a running server.
+        const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+        match cmd {
+            "ruok" => return "imok".into(),
+            "isro" => return "null".into(),
+            "hash" => return NOT_SERVING.into(),
+            "srvr" | "stat" | "mntr" | "conf" | "cons" | "dump" | "dirs" | "crst" | "srst" => {
+                return format!("{NOT_SERVING}\n")
+            }
+            _ => {}
+        }
+    }
     match cmd {
         "ruok" => out.push_str("imok"),
         "isro" => out.push_str("rw"),
@@ -430,7 +445,7 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                 .unwrap_or(0);
             let lines: Vec<(&str, String)> = vec![
                 ("zk_version", VERSION.to_string()),
-                ("zk_server_state", "standalone".into()),
+                ("zk_server_state", core.mode.name().into()),
                 ("zk_avg_latency", jdouble(l.avg())),
                 ("zk_max_latency", l.max.to_string()),
                 ("zk_min_latency", l.min().to_string()),

@@ -17,6 +17,7 @@ pub mod net;
 pub mod prep;
 pub mod quorum;
 pub mod quota;
+pub mod role;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -4,6 +4,7 @@
 //! commit), so throughput does not collapse to one write per fsync.
 
 use std::io;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tracing::error;
@@ -11,10 +12,43 @@ use zkproto::txn::TxnEntry;
 
 use crate::core::CoreMsg;
 
+/// What the log thread is asked to do, in order.
+#[derive(Debug)]
+pub enum LogCmd {
+    /// Append a prepared transaction (standalone, and a leader's own).
+    Append(Arc<TxnEntry>),
+    /// Append txn bytes exactly as a ZAB core hands them over (a PROPOSAL's
+    /// data is the log entry).
+    AppendRaw { zxid: i64, txn: Arc<[u8]> },
+    /// Cut the log after `zxid` (TRUNC from a new leader).
+    Truncate(i64),
+    /// A snapshot at `zxid` replaced the tree (SNAP): no older log may be
+    /// replayed on top of it, so the log starts afresh after it.
+    Restart(i64),
+    /// Answered once everything before it is done (and durable).
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+impl LogCmd {
+    fn zxid(&self) -> Option<i64> {
+        match self {
+            LogCmd::Append(e) => Some(e.header.zxid),
+            LogCmd::AppendRaw { zxid, .. } => Some(*zxid),
+            _ => None,
+        }
+    }
+}
+
 /// Where transactions are made durable.
 pub trait LogSink: Send + 'static {
     /// Buffers one transaction.
     fn append(&mut self, e: &TxnEntry) -> io::Result<()>;
+    /// Buffers one transaction given as its log-entry bytes.
+    fn append_raw(&mut self, txn: &[u8]) -> io::Result<()>;
+    /// Drops every entry after `zxid` (durably).
+    fn truncate_after(&mut self, zxid: i64) -> io::Result<()>;
+    /// Removes every log file: the snapshot at `zxid` holds the state.
+    fn restart(&mut self, zxid: i64) -> io::Result<()>;
     /// Makes everything appended durable (flush + fsync).
     fn commit(&mut self) -> io::Result<()>;
     /// Whether enough has been logged since the last snapshot that the
@@ -31,6 +65,15 @@ impl LogSink for NullSink {
     fn append(&mut self, _: &TxnEntry) -> io::Result<()> {
         Ok(())
     }
+    fn append_raw(&mut self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    fn truncate_after(&mut self, _: i64) -> io::Result<()> {
+        Ok(())
+    }
+    fn restart(&mut self, _: i64) -> io::Result<()> {
+        Ok(())
+    }
     fn commit(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -39,31 +82,50 @@ impl LogSink for NullSink {
 /// Starts the log thread. It stops when the pipeline drops its sender.
 pub fn spawn(
     mut sink: Box<dyn LogSink>,
-    mut rx: mpsc::UnboundedReceiver<std::sync::Arc<TxnEntry>>,
+    mut rx: mpsc::UnboundedReceiver<LogCmd>,
     core: mpsc::Sender<CoreMsg>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("txnlog".into())
         .spawn(move || {
             while let Some(first) = rx.blocking_recv() {
-                let mut last = first.header.zxid;
-                let mut res = sink.append(&first);
-                while res.is_ok() {
-                    match rx.try_recv() {
-                        Ok(e) => {
-                            last = e.header.zxid;
-                            res = sink.append(&e);
+                // Appends queued while the last fsync ran share the next one
+                // (group commit); a truncate or restart ends the batch.
+                let mut last = None;
+                let mut next = Some(first);
+                let mut res = Ok(());
+                while let Some(cmd) = next.take() {
+                    let append = cmd.zxid();
+                    res = match &cmd {
+                        LogCmd::Append(e) => sink.append(e),
+                        LogCmd::AppendRaw { txn, .. } => sink.append_raw(txn),
+                        LogCmd::Truncate(z) => sink.commit().and_then(|_| sink.truncate_after(*z)),
+                        LogCmd::Restart(z) => sink.commit().and_then(|_| sink.restart(*z)),
+                        LogCmd::Barrier(_) => sink.commit(),
+                    };
+                    if let LogCmd::Barrier(done) = cmd {
+                        let _ = done.send(());
+                        break;
+                    }
+                    if res.is_err() {
+                        break;
+                    }
+                    match append {
+                        Some(z) => {
+                            last = Some(z);
+                            next = rx.try_recv().ok();
                         }
-                        Err(_) => break,
+                        None => break,
                     }
                 }
                 let res = res.and_then(|_| sink.commit());
-                let msg = match res {
-                    Ok(()) => CoreMsg::Logged {
-                        zxid: last,
+                let msg = match (res, last) {
+                    (Ok(()), Some(zxid)) => CoreMsg::Logged {
+                        zxid,
                         snapshot: sink.take_snapshot_due(),
                     },
-                    Err(e) => {
+                    (Ok(()), None) => continue,
+                    (Err(e), _) => {
                         error!("transaction log write failed: {e}");
                         let _ = core.blocking_send(CoreMsg::LogFailed(e.to_string()));
                         return;

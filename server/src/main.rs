@@ -84,21 +84,37 @@ fn main() -> ExitCode {
         cli.cmd,
         Cmd::CheckConfig { .. } | Cmd::StartForeground { .. }
     );
-    if serving && zkserver::quorum::peer_config::is_distributed(&cfg) {
-        // The one place that becomes "start the ensemble" once it exists.
-        eprintln!(
-            "zkserver: invalid configuration {}: its server.N lines describe a replicated \
-             ensemble, which this zkserver does not support yet (one server line, or none, \
-             runs standalone)",
-            path.display()
-        );
-        return ExitCode::from(2);
-    }
+    // An ensemble config must also pass the quorum checks (myid, server
+    // lines, limits) before anything starts.
+    let ensemble = if serving && zkserver::quorum::peer_config::is_distributed(&cfg) {
+        match zkserver::quorum::peer_config::QuorumConfig::from_config(&cfg) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                eprintln!("zkserver: invalid configuration {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     if matches!(cli.cmd, Cmd::CheckConfig { .. }) {
         for w in cfg.ignored_settings() {
             println!("warning: {w}");
         }
-        println!("configuration OK");
+        match &ensemble {
+            Some(q) => println!(
+                "configuration OK: server.{} ({}) of an ensemble of {} voters and {} observers",
+                q.my_id,
+                if q.my_type == zkserver::quorum::types::LearnerType::Observer {
+                    "observer"
+                } else {
+                    "participant"
+                },
+                q.voters().len(),
+                q.observers().len()
+            ),
+            None => println!("configuration OK"),
+        }
         return ExitCode::SUCCESS;
     }
     if let Cmd::Purge { count, .. } = cli.cmd {

@@ -14,6 +14,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::core::{Core, CoreMsg};
 use crate::logstage::{self, LogSink};
+use crate::quorum::peer_config::QuorumConfig;
 use crate::session::SessionTracker;
 use crate::tree::DataTree;
 
@@ -59,13 +60,67 @@ pub struct Recovered {
     pub sink: Box<dyn LogSink>,
 }
 
-/// Starts a standalone server as configured.
-pub async fn start(cfg: Config) -> anyhow::Result<ServerHandle> {
+/// Starts a server as configured: standalone, or an ensemble member when
+/// the config describes a replicated ensemble
+/// (`QuorumPeerConfig.isDistributed`).
+pub async fn start(mut cfg: Config) -> anyhow::Result<ServerHandle> {
+    let member = if crate::quorum::peer_config::is_distributed(&cfg) {
+        let q = QuorumConfig::from_config(&cfg).map_err(|e| anyhow::anyhow!(e))?;
+        // Session ids carry myid in their high byte.
+        cfg.server_id = q.my_id as u64;
+        Some(q)
+    } else {
+        None
+    };
     let recovered = crate::storage::recover(&cfg).context("recovering the dataDir")?;
-    start_with(cfg, recovered).await
+    start_parts(cfg, recovered, member).await
 }
 
+/// Starts a standalone server from already recovered state.
 pub async fn start_with(cfg: Config, rec: Recovered) -> anyhow::Result<ServerHandle> {
+    start_parts(cfg, rec, None).await
+}
+
+/// Binds the election and quorum ports of a member, retrying the election
+/// port `electionPortBindRetry` times (0: forever) as ZooKeeper does.
+async fn bind_member_ports(
+    q: &QuorumConfig,
+) -> anyhow::Result<(TcpListener, std::net::TcpListener)> {
+    let me = q.me();
+    let eaddr = q
+        .listen_socket(me.election_port)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let qaddr = q
+        .listen_socket(me.quorum_port)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut attempt = 0u32;
+    let election = loop {
+        match TcpListener::bind(eaddr).await {
+            Ok(l) => break l,
+            Err(e) => {
+                attempt += 1;
+                if q.election_port_bind_retry != 0 && attempt >= q.election_port_bind_retry {
+                    anyhow::bail!("binding the election port {eaddr}: {e}");
+                }
+                tracing::warn!("binding the election port {eaddr} (attempt {attempt}): {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let quorum = std::net::TcpListener::bind(qaddr)
+        .with_context(|| format!("binding the quorum port {qaddr}"))?;
+    Ok((election, quorum))
+}
+
+async fn start_parts(
+    cfg: Config,
+    rec: Recovered,
+    member: Option<QuorumConfig>,
+) -> anyhow::Result<ServerHandle> {
+    let ports = match &member {
+        Some(q) => Some(bind_member_ports(q).await?),
+        None => None,
+    };
     let cfg = Arc::new(cfg);
     let ip = cfg
         .client_port_address
@@ -82,8 +137,28 @@ pub async fn start_with(cfg: Config, rec: Recovered) -> anyhow::Result<ServerHan
     let (log_tx, log_rx) = mpsc::unbounded_channel();
     let log_thread =
         logstage::spawn(rec.sink, log_rx, core_tx.clone()).context("starting the log thread")?;
-    let core = Core::new(cfg.clone(), rec.tree, sessions, log_tx);
+    let mut core = Core::new(cfg.clone(), rec.tree, sessions, log_tx);
     let mut tasks = Vec::new();
+    if let (Some(q), Some((election_listener, quorum_listener))) = (member, ports) {
+        let (peer_tx, from_core) = mpsc::unbounded_channel();
+        core.attach_peer(peer_tx);
+        info!(
+            "starting as server.{} of an ensemble of {} voters and {} observers",
+            q.my_id,
+            q.voters().len(),
+            q.observers().len()
+        );
+        tasks.push(tokio::spawn(crate::quorum::peer::run(
+            crate::quorum::peer::PeerSetup {
+                q,
+                cfg: cfg.clone(),
+                core: core_tx.clone(),
+                from_core,
+                election_listener,
+                quorum_listener,
+            },
+        )));
+    }
     tasks.push(tokio::spawn(core.run(core_rx)));
     let tick_tx = core_tx.clone();
     let tick = Duration::from_millis((cfg.tick_time / 2).clamp(10, 500));

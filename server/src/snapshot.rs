@@ -717,6 +717,11 @@ impl<R: Read> SnapshotReader<R> {
         Ok(t)
     }
 
+    /// Reads one string after the body (the SNAP signature).
+    pub fn read_string(&mut self) -> io::Result<String> {
+        Ok(self.r.string("signature")?.unwrap_or_default())
+    }
+
     fn optional<T>(
         &mut self,
         f: impl FnOnce(&mut CheckedReader<R>) -> io::Result<T>,

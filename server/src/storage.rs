@@ -41,10 +41,10 @@ impl Dirs {
     }
 }
 
-/// Loads the newest valid snapshot and replays the logs after it; a torn
-/// log tail is truncated (with a warning), a corrupt snapshot falls back to
-/// the one before it.
-pub fn recover(cfg: &Config) -> anyhow::Result<Recovered> {
+/// Loads the newest valid snapshot and replays the txn log after it, with
+/// no writer opened: used at start and when a learner must reload after a
+/// TRUNC below what it had applied (Java's `ZKDatabase.loadDataBase`).
+pub fn load_state(cfg: &Config) -> anyhow::Result<(DataTree, HashMap<i64, i32>, Dirs)> {
     let started = Instant::now();
     let dirs = Dirs {
         snap: usable_dir(&cfg.data_dir, "dataDir")?,
@@ -113,6 +113,14 @@ pub fn recover(cfg: &Config) -> anyhow::Result<Recovered> {
         summary.count,
         started.elapsed().as_millis()
     );
+    Ok((tree, sessions, dirs))
+}
+
+/// Loads the newest valid snapshot and replays the logs after it; a torn
+/// log tail is truncated (with a warning), a corrupt snapshot falls back to
+/// the one before it.
+pub fn recover(cfg: &Config) -> anyhow::Result<Recovered> {
+    let (tree, sessions, dirs) = load_state(cfg)?;
     let opts = TxnLogOptions {
         prealloc_size: cfg.pre_alloc_size_kb * 1024,
         force_sync: cfg.force_sync,
@@ -168,6 +176,21 @@ impl LogSink for FileSink {
             self.snapshot_due = true;
         }
         Ok(())
+    }
+
+    fn append_raw(&mut self, txn: &[u8]) -> io::Result<()> {
+        self.writer.append_raw(txn)?;
+        self.since_snapshot += 1;
+        Ok(())
+    }
+
+    fn truncate_after(&mut self, zxid: i64) -> io::Result<()> {
+        self.writer.truncate_after(zxid)
+    }
+
+    fn restart(&mut self, zxid: i64) -> io::Result<()> {
+        self.since_snapshot = 0;
+        self.writer.restart_after_snapshot(zxid)
     }
 
     fn commit(&mut self) -> io::Result<()> {
@@ -237,6 +260,57 @@ pub fn write_snapshot(dir: &Path, s: &SnapshotData) -> io::Result<PathBuf> {
         }),
         last_processed_zxid: Some(s.zxid),
     })
+}
+
+/// The body of a quorum SNAP sync (quorum-wire.md section 2.5): sessions,
+/// ACLs, nodes in pre-order with the root as "", "/" and "BenWasHere".
+pub fn snap_body(s: &SnapshotData) -> io::Result<Vec<u8>> {
+    let mut e = snapshot::SnapshotEncoder::new(Vec::with_capacity(64 * 1024));
+    e.sessions(s.sessions.iter().copied())?;
+    e.acls(s.acls.iter().map(|(id, a)| (*id, a.as_slice())))?;
+    for (p, data, acl, stat) in &s.nodes {
+        e.node(p, data.as_deref(), *acl, stat)?;
+    }
+    e.end_nodes()?;
+    e.write_string(snapshot::QUORUM_SNAP_SIGNATURE)?;
+    Ok(e.into_inner())
+}
+
+/// Reads a SNAP body from the leader's stream into a tree at `zxid` and
+/// its session table. A node whose parent has not appeared, a bad length
+/// or a wrong signature is an error (Java: "Invalid Datatree" /
+/// "Missing signature").
+pub fn read_snap_body<R: io::Read>(
+    r: R,
+    zxid: i64,
+    extended_types: bool,
+) -> io::Result<(DataTree, Vec<(i64, i32)>)> {
+    let mut rd = snapshot::SnapshotReader::from_body_stream(r);
+    let sessions = rd.sessions()?;
+    let mut tree = DataTree::empty(extended_types);
+    for (id, list) in rd.acls()? {
+        tree.acls.insert_loaded(id, list);
+    }
+    while let Some(n) = rd.next_node()? {
+        tree.insert_from_snapshot(&n.path, n.data, n.acl_id, n.stat);
+    }
+    rd.finish()?;
+    let sig = rd.read_string()?;
+    if sig != snapshot::QUORUM_SNAP_SIGNATURE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("SNAP stream ends with {sig:?}, not the signature"),
+        ));
+    }
+    if tree.get("/").is_none() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "SNAP stream has no root node",
+        ));
+    }
+    tree.last_processed_zxid = zxid;
+    tree.refresh_quotas();
+    Ok((tree, sessions))
 }
 
 /// One node copied for a snapshot: parent path and name (both "" for the

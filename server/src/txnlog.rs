@@ -373,6 +373,27 @@ impl TxnLogWriter {
         }
     }
 
+    /// Ends the current file and removes every log file: a snapshot at
+    /// `zxid` now holds the whole state (a learner's SNAP sync), and an
+    /// older history must never be replayed on top of it.
+    pub fn restart_after_snapshot(&mut self, zxid: i64) -> io::Result<()> {
+        self.roll()?;
+        self.commit()?;
+        let res = (|| {
+            for f in crate::datadir::list_logs(&self.dir)? {
+                std::fs::remove_file(&f.path)?;
+            }
+            crate::datadir::sync_dir(&self.dir)
+        })();
+        match res {
+            Ok(()) => {
+                self.last_zxid = zxid;
+                Ok(())
+            }
+            Err(e) => Err(self.poison(e)),
+        }
+    }
+
     /// The file being appended to, if any.
     pub fn current_path(&self) -> Option<&Path> {
         self.cur.as_ref().map(|l| l.path.as_path())

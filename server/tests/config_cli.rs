@@ -1,6 +1,6 @@
 //! `zkserver` on configurations it must not take silently: an ensemble config
-//! (refused with one line until the ensemble exists) and keys ZooKeeper acts
-//! on that we accept but ignore (one WARN line each at start).
+//! (checked with its myid, one-line errors) and keys ZooKeeper acts on that we
+//! accept but ignore (one WARN line each at start).
 
 mod common;
 
@@ -27,12 +27,14 @@ fn write_cfg(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn an_ensemble_config_is_refused_with_one_line() {
+fn an_ensemble_config_is_checked_with_its_myid() {
     let d = tempfile::tempdir().unwrap();
     let cfg = write_cfg(
         d.path(),
         "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.3=127.0.0.1:2890:3890\n",
     );
+    let myid = d.path().join("data").join("myid");
+    // No myid: one line naming the file, for both commands, exit 2.
     for cmd in ["check-config", "start-foreground"] {
         let out = Command::new(zkserver_bin())
             .arg(cmd)
@@ -42,15 +44,40 @@ fn an_ensemble_config_is_refused_with_one_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
         assert_eq!(err.lines().count(), 1, "{cmd}: one line: {err}");
+        assert!(err.contains("myid"), "{cmd}: {err}");
         assert!(
-            err.contains("replicated ensemble") && err.contains("not support"),
-            "{cmd}: {err}"
-        );
-        assert!(
-            err.contains(&cfg.display().to_string()),
+            err.contains(&myid.display().to_string()),
             "{cmd}: names the file: {err}"
         );
     }
+    // A myid with no server line of its own.
+    std::fs::write(&myid, "7\n").unwrap();
+    let out = Command::new(zkserver_bin())
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains('7'), "{err}");
+    // A good one is an ensemble member.
+    std::fs::write(&myid, "2\n").unwrap();
+    let out = Command::new(zkserver_bin())
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        so.contains("configuration OK") && so.contains("server.2") && so.contains("3 voters"),
+        "{so}"
+    );
     // One server line is still standalone.
     let d1 = tempfile::tempdir().unwrap();
     let one = write_cfg(d1.path(), "server.1=127.0.0.1:2888:3888\n");

@@ -1,0 +1,237 @@
+//! LEADING: the thin driver around [`Leader`]. It accepts learner
+//! connections on the quorum port, feeds the core packets, ticks, the
+//! pipeline's proposals and the log's durability notices, and executes the
+//! core's outputs in order (see `zab`'s driver contract).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::transport::{send_committed_range, Link, LinkEvent};
+use super::{Ctx, RoleEnd};
+use crate::quorum::types::{packet, QuorumPacket};
+use crate::quorum::wire::payload::decode_forwarded_request;
+use crate::quorum::zab::leader::DEFAULT_COMMIT_LOG_COUNT;
+use crate::quorum::zab::{ConnId, Leader, LeaderConfig, Output};
+use crate::role::{Mode, PeerEvent, PeerMsg};
+use zkproto::consts::op;
+
+pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
+    let started = Instant::now();
+    let Some(state) = ctx.member_state().await else {
+        return RoleEnd::Shutdown;
+    };
+    let (accepted_epoch, current_epoch) = ctx.epochs(state.last_logged());
+    let cfg = LeaderConfig {
+        me: ctx.q.my_id,
+        voters: ctx.q.voters(),
+        observers: ctx.q.observers(),
+        accepted_epoch,
+        current_epoch,
+        last_committed: state.last_zxid,
+        committed_log: state.committed_log,
+        tail: state.tail.clone(),
+        disk_log: Vec::new(),
+        disk_size_limit: None,
+        commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
+        limits: ctx.limits(),
+        config_text: ctx.config_text(),
+    };
+    let mut leader = match Leader::new(cfg) {
+        Ok(l) => l,
+        Err(e) => return RoleEnd::Abandoned(format!("cannot lead: {e}")),
+    };
+    // Connections that arrived while we were not leading are stale.
+    while ctx.accepted.try_recv().is_ok() {}
+    let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut links: HashMap<ConnId, Link> = HashMap::new();
+    let mut next_conn: ConnId = 1;
+    let mut tick = tokio::time::interval(ctx.half_tick());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    info!(
+        "LEADING: epoch {} proposed, last zxid 0x{:x}",
+        leader.epoch(),
+        state.last_zxid
+    );
+    loop {
+        tokio::select! {
+            s = ctx.accepted.recv() => {
+                let Some(stream) = s else { return RoleEnd::Shutdown };
+                let id = next_conn;
+                next_conn += 1;
+                let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                match Link::start(id, stream, ev_tx.clone(), false, ctx.cfg.extended_types, ctx.read_timeout()) {
+                    Ok(l) => {
+                        info!("learner connection {id} from {peer}");
+                        links.insert(id, l);
+                        leader.connected(id);
+                    }
+                    Err(e) => warn!("learner connection from {peer}: {e}"),
+                }
+            }
+            ev = ev_rx.recv() => match ev {
+                Some(LinkEvent::Packet(conn, pkt)) => {
+                    if pkt.kind == packet::REQUEST && is_sync(&pkt) {
+                        // A learner's `sync`: answered in order with the
+                        // proposals in flight (Leader.processSync).
+                        if leader.learner_sid(conn).is_some() {
+                            leader.sync(conn);
+                        }
+                    } else {
+                        leader.receive(conn, pkt);
+                    }
+                }
+                Some(LinkEvent::Snap { conn, .. }) => {
+                    leader.disconnected(conn);
+                    links.remove(&conn);
+                }
+                Some(LinkEvent::Closed(conn, why)) => {
+                    if let Some(sid) = leader.learner_sid(conn) {
+                        info!("learner {sid} (connection {conn}) went away: {why}");
+                    }
+                    leader.disconnected(conn);
+                    links.remove(&conn);
+                }
+                None => return RoleEnd::Shutdown,
+            },
+            m = ctx.from_core.recv() => match m {
+                Some(PeerMsg::Propose { zxid, txn }) => match leader.propose(txn) {
+                    Ok(z) if z == zxid => {}
+                    Ok(z) => {
+                        return RoleEnd::Abandoned(format!(
+                            "the pipeline numbered a txn 0x{zxid:x} but the leader assigned 0x{z:x}"
+                        ))
+                    }
+                    Err(e) => return RoleEnd::Abandoned(format!("cannot propose: {e:?}")),
+                },
+                Some(PeerMsg::Persisted(z)) => leader.persisted(z),
+                Some(PeerMsg::Fail(why)) => return RoleEnd::Abandoned(why),
+                Some(PeerMsg::Forward(_)) | Some(PeerMsg::Touches(_)) => {}
+                None => return RoleEnd::Shutdown,
+            },
+            n = ctx.election_rx.recv() => match n {
+                Some((from, bytes)) => ctx.election_input(from, &bytes),
+                None => return RoleEnd::Shutdown,
+            },
+            _ = tick.tick() => {
+                leader.tick();
+                ctx.election_tick();
+            }
+        }
+        for out in leader.take_outputs() {
+            match out {
+                Output::Send { to, pkt } => {
+                    if let Some(l) = links.get(&to) {
+                        l.send(&pkt);
+                    }
+                }
+                Output::SendSnapshot { to, zxid } => {
+                    let (tx, rx) = oneshot::channel();
+                    ctx.to_core(PeerEvent::SnapshotBody { zxid, reply: tx })
+                        .await;
+                    match rx.await {
+                        Ok(Ok(body)) => {
+                            if let Some(l) = links.get(&to) {
+                                info!(
+                                    "learner {:?}: SNAP at 0x{zxid:x} ({} bytes)",
+                                    leader.learner_sid(to),
+                                    body.len()
+                                );
+                                l.send(&QuorumPacket::bare(packet::SNAP, zxid));
+                                l.send_raw(body);
+                            }
+                        }
+                        Ok(Err(e)) => return RoleEnd::Abandoned(format!("SNAP: {e}")),
+                        Err(_) => return RoleEnd::Shutdown,
+                    }
+                }
+                Output::SendCommittedRange { to, after, upto } => {
+                    if let Some(l) = links.get(&to) {
+                        let dir = crate::datadir::version_dir(ctx.cfg.log_dir());
+                        match send_committed_range(l, &dir, after, upto) {
+                            Ok(n) => {
+                                info!("learner connection {to}: DIFF of {n} txns from the log")
+                            }
+                            Err(e) => {
+                                warn!("learner connection {to}: reading the log for DIFF: {e}");
+                                l.close();
+                            }
+                        }
+                    }
+                }
+                Output::Persist { zxid, txn } => {
+                    ctx.to_core(PeerEvent::Persist { zxid, txn }).await
+                }
+                Output::Truncate { zxid } => ctx.to_core(PeerEvent::Truncate(zxid)).await,
+                Output::TakeSnapshot => {
+                    if let Err(e) = ctx.take_snapshot().await {
+                        return RoleEnd::Abandoned(e);
+                    }
+                }
+                Output::WriteAcceptedEpoch(e) => {
+                    if let Err(err) = ctx.write_accepted_epoch(e) {
+                        return RoleEnd::Abandoned(err);
+                    }
+                }
+                Output::WriteCurrentEpoch(e) => {
+                    if let Err(err) = ctx.write_current_epoch(e) {
+                        return RoleEnd::Abandoned(err);
+                    }
+                }
+                Output::Commit { zxid, txn } => ctx.to_core(PeerEvent::Commit { zxid, txn }).await,
+                Output::StartServing => {
+                    let learners = leader.synced_learners();
+                    info!(
+                        "LEADING: epoch {} established in {} ms with {} synced learners {:?}; serving",
+                        leader.epoch(),
+                        started.elapsed().as_millis(),
+                        learners.len(),
+                        learners.iter().map(|l| l.0).collect::<Vec<_>>()
+                    );
+                    ctx.to_core(PeerEvent::Serving {
+                        mode: Mode::Leader,
+                        epoch: leader.epoch(),
+                    })
+                    .await;
+                }
+                Output::UpdateVotePeerEpoch(e) => ctx.update_vote_peer_epoch(e),
+                Output::Abandon { reason } => return RoleEnd::Abandoned(reason),
+                Output::Close { conn, reason } => {
+                    info!("dropping learner connection {conn}: {reason}");
+                    links.remove(&conn);
+                }
+                Output::SyncDone | Output::AnswerPing { .. } => {}
+                Output::Touches { touches, .. } => ctx.to_core(PeerEvent::Touches(touches)).await,
+                Output::Forwarded { conn, pkt, .. } => match pkt.kind {
+                    packet::REQUEST => ctx.to_core(PeerEvent::Forwarded(pkt)).await,
+                    packet::REVALIDATE => {
+                        // Sessions are replicated: every member validates a
+                        // reconnecting session itself; answer "valid" only
+                        // for a well-formed request so Java learners proceed.
+                        if let Some(l) = links.get(&conn) {
+                            if let Ok((sid, _)) =
+                                crate::quorum::wire::payload::decode_revalidate_request(
+                                    pkt.data.as_deref(),
+                                )
+                            {
+                                let valid = ctx.session_exists(sid).await;
+                                l.send(&QuorumPacket::with_data(
+                                    packet::REVALIDATE,
+                                    -1,
+                                    crate::quorum::wire::payload::revalidate_reply_data(sid, valid),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+}
+
+fn is_sync(pkt: &QuorumPacket) -> bool {
+    decode_forwarded_request(pkt.data.as_deref()).is_ok_and(|r| r.op == op::SYNC)
+}
