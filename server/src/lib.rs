@@ -1,33 +1,20 @@
-//! A ZooKeeper-compatible server.
+//! A ZooKeeper-compatible server, standalone or as a member of a replicated
+//! ensemble speaking Apache ZooKeeper 3.8's election and quorum protocols.
 //!
-//! Request path, in the order a write travels (ZooKeeper's processors):
-//! [`net`] (framing, 4lw, limits) → [`core`] (the pipeline owner) →
-//! [`prep`] (validate, ACLs, txn) → [`logstage`] (persist) →
-//! [`tree`] (apply, in zxid order) → [`watch`] (notifications) → reply.
+//! Folders by concern, in the order a write travels:
+//! [`client_port`] (framing, 4lw, limits) → [`pipeline`] (prepare, then log
+//! or propose, commit, apply; the role seam) → [`db`] (the tree, watches,
+//! ACLs, sessions) with [`storage`] (txn log, snapshots, dataDir, recovery)
+//! underneath, and [`quorum`] (election, ZAB, the peer loop) beside it.
 
-pub mod acl;
-pub mod acl_cache;
-pub mod children;
+pub mod client_port;
 pub mod config;
-pub mod core;
+pub mod db;
 pub mod embedded;
-pub mod fourlw;
-pub mod logstage;
-pub mod net;
-pub mod prep;
+pub mod pipeline;
 pub mod quorum;
-pub mod quota;
-pub mod role;
 pub mod server;
-pub mod session;
-pub mod stats;
 pub mod storage;
-pub mod tree;
-pub mod watch;
 
 pub use config::Config;
 pub use server::{start, ServerHandle};
-pub mod datadir;
-pub mod digest;
-pub mod snapshot;
-pub mod txnlog;

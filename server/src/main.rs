@@ -10,7 +10,7 @@ use zkserver::Config;
 #[derive(Parser)]
 #[command(
     name = "zkserver",
-    version = zkserver::fourlw::LONG_VERSION,
+    version = zkserver::client_port::fourlw::LONG_VERSION,
     about = "A ZooKeeper-compatible server"
 )]
 struct Cli {

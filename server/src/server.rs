@@ -12,11 +12,11 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::config::Config;
-use crate::core::{Core, CoreMsg};
-use crate::logstage::{self, LogSink};
+use crate::db::session::SessionTracker;
+use crate::db::tree::DataTree;
+use crate::pipeline::core::{Core, CoreMsg};
 use crate::quorum::peer_config::QuorumConfig;
-use crate::session::SessionTracker;
-use crate::tree::DataTree;
+use crate::storage::logstage::{self, LogSink};
 
 /// A running server. Dropping it does not stop it; call [`ServerHandle::shutdown`].
 pub struct ServerHandle {
@@ -141,7 +141,7 @@ async fn start_parts(
     let mut tasks = Vec::new();
     if let (Some(q), Some((election_listener, quorum_listener))) = (member, ports) {
         let (peer_tx, from_core) = mpsc::unbounded_channel();
-        core.attach_peer(peer_tx);
+        core.attach_peer(peer_tx, q.leader_serves);
         info!(
             "starting as server.{} of an ensemble of {} voters and {} observers",
             q.my_id,
@@ -188,7 +188,7 @@ async fn start_parts(
             }
         }));
     }
-    tasks.push(tokio::spawn(crate::net::serve(
+    tasks.push(tokio::spawn(crate::client_port::net::serve(
         listener,
         core_tx.clone(),
         cfg.clone(),

@@ -82,6 +82,198 @@ fn apache_ensemble_elects_writes_and_fails_over() {
     }
 }
 
+#[test]
+fn our_ensemble_elects_writes_and_fails_over() {
+    elect_write_fail_over(Kind::Ours);
+}
+
+fn sync_root(c: &mut Client) {
+    let mut w = zkproto::jute::Writer::new();
+    w.write_string("/");
+    c.request(zkproto::consts::op::SYNC, &w.into_inner())
+        .expect("sync");
+}
+
+/// The seed's story: five servers started one after another; none serves
+/// until three are up, then server 3 leads and 1, 2 follow; 4 and 5 follow
+/// 3 when they start.
+fn sequential_start(kind: Kind) {
+    let mut e = Ensemble::configure(&[kind; 5], &[], "");
+    e.start_member(1);
+    e.start_member(2);
+    // Two of five are no quorum: give them time to elect, and see they don't.
+    std::thread::sleep(Duration::from_secs(4));
+    for id in [1, 2] {
+        let mode = e.member(id).mode();
+        assert!(
+            mode == "not serving" || mode == "down",
+            "member {id} serves without a quorum: {mode}\n{}",
+            e.logs()
+        );
+    }
+    e.start_member(3);
+    e.wait_mode(3, "leader", Duration::from_secs(60));
+    e.wait_mode(1, "follower", Duration::from_secs(30));
+    e.wait_mode(2, "follower", Duration::from_secs(30));
+    let mut c = Client::connect(e.member(1).client_port).expect("session on 1");
+    c.create("/story", b"three", 0)
+        .expect("write with a quorum of 3");
+    c.close();
+    e.start_member(4);
+    e.start_member(5);
+    e.wait_mode(4, "follower", Duration::from_secs(60));
+    e.wait_mode(5, "follower", Duration::from_secs(60));
+    assert_eq!(e.leader(), Some(3), "the late members joined the leader");
+    let mut r = Client::connect(e.member(5).client_port).expect("session on 5");
+    sync_root(&mut r);
+    let (d, _) = r.get_data("/story", false).expect("5 caught up");
+    assert_eq!(d, b"three");
+    r.close();
+}
+
+#[test]
+fn apache_five_servers_started_one_by_one() {
+    if apache_or_skip("apache_five_servers_started_one_by_one") {
+        sequential_start(Kind::Apache);
+    }
+}
+
+#[test]
+fn our_five_servers_started_one_by_one() {
+    sequential_start(Kind::Ours);
+}
+
+/// An observer serves reads and forwards writes; it does not vote (a
+/// 3-voter ensemble with one voter down still has a quorum of 2, and the
+/// observer keeps serving through it).
+fn observer_reads_and_forwards(kind: Kind) {
+    let e = Ensemble::start(&[kind; 4], &[4]);
+    e.wait_mode(4, "observer", Duration::from_secs(30));
+    let mut o = Client::connect(e.member(4).client_port).expect("session on the observer");
+    o.create("/from-observer", b"o", 0)
+        .expect("a write through the observer");
+    let (d, _) = o
+        .get_data("/from-observer", false)
+        .expect("read your own write on the observer");
+    assert_eq!(d, b"o");
+    o.close();
+    let mut f = Client::connect(e.member(1).client_port).expect("session on 1");
+    sync_root(&mut f);
+    assert_eq!(f.get_data("/from-observer", false).expect("on 1").0, b"o");
+    f.close();
+}
+
+#[test]
+fn apache_observer_reads_and_forwards() {
+    if apache_or_skip("apache_observer_reads_and_forwards") {
+        observer_reads_and_forwards(Kind::Apache);
+    }
+}
+
+#[test]
+fn our_observer_reads_and_forwards() {
+    observer_reads_and_forwards(Kind::Ours);
+}
+
+/// A member cut off from the quorum stops serving: four-letter words say
+/// so and client connections are closed without a session.
+fn minority_refuses_clients(kind: Kind) {
+    let mut e = Ensemble::start(&[kind; 3], &[]);
+    let survivor = 1;
+    e.kill(3);
+    e.kill(2);
+    e.wait_mode(survivor, "not serving", Duration::from_secs(60));
+    let srvr = four_letter(e.member(survivor).client_port, "srvr").unwrap_or_default();
+    assert_eq!(
+        srvr, "This ZooKeeper instance is not currently serving requests\n",
+        "srvr on a member without a quorum"
+    );
+    assert_eq!(
+        four_letter(e.member(survivor).client_port, "ruok").unwrap_or_default(),
+        "imok"
+    );
+    assert!(
+        Client::connect(e.member(survivor).client_port).is_err(),
+        "a member without a quorum gives no session"
+    );
+    // Quorum back: it serves again.
+    e.start_member(2);
+    e.wait_all_serving(Duration::from_secs(60));
+    let mut c = Client::connect(e.member(survivor).client_port).expect("session again");
+    c.create("/back", b"", 0)
+        .expect("write with the quorum back");
+    c.close();
+}
+
+#[test]
+fn apache_minority_refuses_clients() {
+    if apache_or_skip("apache_minority_refuses_clients") {
+        minority_refuses_clients(Kind::Apache);
+    }
+}
+
+#[test]
+fn our_minority_refuses_clients() {
+    minority_refuses_clients(Kind::Ours);
+}
+
+/// Catching up a member that was down: a few txns behind (DIFF), and with
+/// its dataDir wiped (SNAP); either way it ends with every write.
+fn catch_up_after_downtime(kind: Kind) {
+    let mut e = Ensemble::start(&[kind; 3], &[]);
+    let leader = e.leader().expect("a leader");
+    let lagger = if leader == 1 { 2 } else { 1 };
+    e.kill(lagger);
+    let writer_id = (1..=3).find(|i| *i != lagger).unwrap_or(3);
+    let mut c = Client::connect(e.member(writer_id).client_port).expect("session");
+    for i in 0..5 {
+        c.create(&format!("/diff{i}"), b"d", 0)
+            .expect("write while one is down");
+    }
+    e.start_member(lagger);
+    e.wait_mode(lagger, "follower", Duration::from_secs(60));
+    let mut r = Client::connect(e.member(lagger).client_port).expect("session on the lagger");
+    sync_root(&mut r);
+    for i in 0..5 {
+        r.get_data(&format!("/diff{i}"), false)
+            .unwrap_or_else(|err| panic!("/diff{i} on the restarted member: {err}\n{}", e.logs()));
+    }
+    r.close();
+    // Wiped: it gets the whole tree.
+    e.kill(lagger);
+    let data = e.member(lagger).data_dir();
+    for entry in std::fs::read_dir(&data).expect("data dir").flatten() {
+        if entry.file_name() != "myid" {
+            let p = entry.path();
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+        }
+    }
+    c.create("/after-wipe", b"w", 0)
+        .expect("write while it is wiped");
+    c.close();
+    e.start_member(lagger);
+    e.wait_mode(lagger, "follower", Duration::from_secs(60));
+    let mut r = Client::connect(e.member(lagger).client_port).expect("session after wipe");
+    sync_root(&mut r);
+    for p in ["/diff0", "/diff4", "/after-wipe"] {
+        r.get_data(p, false)
+            .unwrap_or_else(|err| panic!("{p} on the wiped member: {err}\n{}", e.logs()));
+    }
+    r.close();
+}
+
+#[test]
+fn apache_catch_up_after_downtime() {
+    if apache_or_skip("apache_catch_up_after_downtime") {
+        catch_up_after_downtime(Kind::Apache);
+    }
+}
+
+#[test]
+fn our_catch_up_after_downtime() {
+    catch_up_after_downtime(Kind::Ours);
+}
+
 /// Our election port against Apache ZooKeeper members: a probe with a sid
 /// above every member keeps the connection it dials; one with a sid below
 /// every member is closed and dialled back at the address it announced.

@@ -510,7 +510,7 @@ struct SnapInfo {
 }
 
 fn check_snapshot(zxid: i64, path: &Path) -> SnapInfo {
-    use zkserver::snapshot::FileSnapshotReader;
+    use zkserver::storage::snapshot::FileSnapshotReader;
     let name = path.display();
     let mut r = FileSnapshotReader::open(path).unwrap_or_else(|e| panic!("open {name}: {e}"));
     r.sessions()

@@ -28,10 +28,12 @@ use zkproto::txn::{
     CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn,
     CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn, Txn, TxnDigest, TxnEntry, TxnHeader,
 };
-use zkserver::datadir;
-use zkserver::digest::{node_digest, TreeDigest, DIGEST_VERSION};
-use zkserver::snapshot::{self, FileSnapshotReader, SnapshotTrailer, SnapshotWriter, ZxidDigest};
-use zkserver::txnlog::{self, TxnLogOptions, TxnLogWriter};
+use zkserver::storage::datadir;
+use zkserver::storage::digest::{node_digest, TreeDigest, DIGEST_VERSION};
+use zkserver::storage::snapshot::{
+    self, FileSnapshotReader, SnapshotTrailer, SnapshotWriter, ZxidDigest,
+};
+use zkserver::storage::txnlog::{self, TxnLogOptions, TxnLogWriter};
 
 // ---------------------------------------------------------------------------
 // Java / ZooKeeper harness

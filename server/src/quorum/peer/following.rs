@@ -13,10 +13,10 @@ use tracing::{info, warn};
 
 use super::transport::{Link, LinkEvent};
 use super::{Ctx, RoleEnd};
+use crate::pipeline::role::{Mode, PeerEvent, PeerMsg, QuorumStats};
 use crate::quorum::types::{packet, LearnerType, QuorumPacket, Sid};
 use crate::quorum::wire::payload::encode_touches;
 use crate::quorum::zab::{Learner, LearnerConfig, Output};
-use crate::role::{Mode, PeerEvent, PeerMsg};
 
 /// Java's `Learner.connectToLeader`: a few attempts, a second apart.
 const CONNECT_ATTEMPTS: u32 = 5;
@@ -81,6 +81,13 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
         limits: ctx.limits(),
     });
     learner.connected();
+    let state_name = if observer { "observing" } else { "following" };
+    ctx.to_core(PeerEvent::Stats(QuorumStats {
+        peer_state: format!("{state_name} - synchronization"),
+        quorum_size: ctx.q.voters().len(),
+        ..Default::default()
+    }))
+    .await;
     info!(
         "{}: connected to leader {leader_sid} at {addr}, last zxid 0x{:x}",
         if observer { "OBSERVING" } else { "FOLLOWING" },
@@ -195,6 +202,12 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
                         started.elapsed().as_millis(),
                         learner.current_epoch()
                     );
+                    ctx.to_core(PeerEvent::Stats(QuorumStats {
+                        peer_state: format!("{state_name} - broadcast"),
+                        quorum_size: ctx.q.voters().len(),
+                        ..Default::default()
+                    }))
+                    .await;
                     ctx.to_core(PeerEvent::Serving {
                         mode,
                         epoch: learner.current_epoch(),

@@ -11,11 +11,11 @@ use tracing::{info, warn};
 
 use super::transport::{send_committed_range, Link, LinkEvent};
 use super::{Ctx, RoleEnd};
-use crate::quorum::types::{packet, QuorumPacket};
+use crate::pipeline::role::{Mode, PeerEvent, PeerMsg, QuorumStats};
+use crate::quorum::types::{packet, LearnerType, QuorumPacket};
 use crate::quorum::wire::payload::decode_forwarded_request;
 use crate::quorum::zab::leader::DEFAULT_COMMIT_LOG_COUNT;
 use crate::quorum::zab::{ConnId, Leader, LeaderConfig, Output};
-use crate::role::{Mode, PeerEvent, PeerMsg};
 use zkproto::consts::op;
 
 pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
@@ -50,6 +50,7 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
     let mut next_conn: ConnId = 1;
     let mut tick = tokio::time::interval(ctx.half_tick());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stats = QuorumStats::default();
     info!(
         "LEADING: epoch {} proposed, last zxid 0x{:x}",
         leader.epoch(),
@@ -120,6 +121,32 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                 ctx.election_tick();
             }
         }
+        let synced = leader.synced_learners();
+        let now = QuorumStats {
+            peer_state: format!(
+                "leading - {}",
+                if leader.is_established() {
+                    "broadcast"
+                } else {
+                    "synchronization"
+                }
+            ),
+            quorum_size: ctx.q.voters().len(),
+            learners: leader.learner_count(),
+            synced_followers: synced
+                .iter()
+                .filter(|l| l.1 == LearnerType::Participant)
+                .count(),
+            synced_observers: synced
+                .iter()
+                .filter(|l| l.1 == LearnerType::Observer)
+                .count(),
+            pending_syncs: leader.pending_sync_count(),
+        };
+        if now != stats {
+            stats = now.clone();
+            ctx.to_core(PeerEvent::Stats(now)).await;
+        }
         for out in leader.take_outputs() {
             match out {
                 Output::Send { to, pkt } => {
@@ -149,7 +176,7 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                 }
                 Output::SendCommittedRange { to, after, upto } => {
                     if let Some(l) = links.get(&to) {
-                        let dir = crate::datadir::version_dir(ctx.cfg.log_dir());
+                        let dir = crate::storage::datadir::version_dir(ctx.cfg.log_dir());
                         match send_committed_range(l, &dir, after, upto) {
                             Ok(n) => {
                                 info!("learner connection {to}: DIFF of {n} txns from the log")

@@ -30,8 +30,8 @@ use super::peer_config::QuorumConfig;
 use super::types::{epoch_of, PeerState, Sid};
 use super::zab::Limits;
 use crate::config::Config;
-use crate::core::CoreMsg;
-use crate::role::{MemberState, PeerEvent, PeerMsg};
+use crate::pipeline::core::CoreMsg;
+use crate::pipeline::role::{MemberState, PeerEvent, PeerMsg};
 
 pub use electing::Electing;
 
@@ -84,7 +84,7 @@ impl Ctx {
     }
 
     fn snap_dir(&self) -> std::path::PathBuf {
-        crate::datadir::version_dir(&self.cfg.data_dir)
+        crate::storage::datadir::version_dir(&self.cfg.data_dir)
     }
 
     /// (acceptedEpoch, currentEpoch) from their files; a missing file
@@ -93,10 +93,10 @@ impl Ctx {
     pub fn epochs(&self, last_zxid: i64) -> (i64, i64) {
         let dir = self.snap_dir();
         let fallback = epoch_of(last_zxid);
-        let current = match crate::datadir::read_current_epoch(&dir) {
+        let current = match crate::storage::datadir::read_current_epoch(&dir) {
             Ok(Some(e)) => e,
             Ok(None) => {
-                let _ = crate::datadir::write_current_epoch(&dir, fallback);
+                let _ = crate::storage::datadir::write_current_epoch(&dir, fallback);
                 fallback
             }
             Err(e) => {
@@ -107,10 +107,10 @@ impl Ctx {
                 fallback
             }
         };
-        let accepted = match crate::datadir::read_accepted_epoch(&dir) {
+        let accepted = match crate::storage::datadir::read_accepted_epoch(&dir) {
             Ok(Some(e)) => e,
             Ok(None) => {
-                let _ = crate::datadir::write_accepted_epoch(&dir, fallback);
+                let _ = crate::storage::datadir::write_accepted_epoch(&dir, fallback);
                 fallback
             }
             Err(e) => {
@@ -125,12 +125,12 @@ impl Ctx {
     }
 
     pub fn write_accepted_epoch(&self, e: i64) -> Result<(), String> {
-        crate::datadir::write_accepted_epoch(&self.snap_dir(), e)
+        crate::storage::datadir::write_accepted_epoch(&self.snap_dir(), e)
             .map_err(|err| format!("writing acceptedEpoch {e}: {err}"))
     }
 
     pub fn write_current_epoch(&self, e: i64) -> Result<(), String> {
-        crate::datadir::write_current_epoch(&self.snap_dir(), e)
+        crate::storage::datadir::write_current_epoch(&self.snap_dir(), e)
             .map_err(|err| format!("writing currentEpoch {e}: {err}"))
     }
 

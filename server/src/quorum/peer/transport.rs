@@ -17,10 +17,10 @@ use tokio::sync::mpsc;
 use tracing::debug;
 use zkproto::jute::DEFAULT_MAX_FIELD;
 
+use crate::db::tree::DataTree;
 use crate::quorum::types::{packet, QuorumPacket, Zxid};
 use crate::quorum::wire::packet::{decode_packet, encode_packet};
 use crate::quorum::zab::ConnId;
-use crate::tree::DataTree;
 
 /// A SNAP's tree and session table.
 pub type LoadedSnap = (DataTree, Vec<(i64, i32)>);
@@ -220,7 +220,7 @@ pub fn send_committed_range(
     upto: Zxid,
 ) -> io::Result<usize> {
     let mut n = 0;
-    for t in crate::txnlog::read_log(log_dir, after)? {
+    for t in crate::storage::txnlog::read_log(log_dir, after)? {
         let t = t?;
         let z = t.entry.header.zxid;
         if z <= after {

@@ -302,7 +302,7 @@ fn captured_packets_round_trip() {
 /// UPTODATE. The packet decoder and `snapshot::SnapshotReader` share it.
 #[test]
 fn captured_snap_stream() {
-    use crate::snapshot::{SnapshotReader, QUORUM_SNAP_SIGNATURE};
+    use crate::storage::snapshot::{SnapshotReader, QUORUM_SNAP_SIGNATURE};
     let s = hex(CAPTURED_SNAP_STREAM);
     assert_eq!(s.len(), 1115);
     let (p, mut at) = decode_packet(&s, DEFAULT_MAX_FIELD).unwrap().unwrap();

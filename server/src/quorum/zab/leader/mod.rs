@@ -259,6 +259,16 @@ impl Leader {
     }
 
     /// Sids of learners that got UPTODATE (for mntr's synced counts).
+    /// Learner connections the leader knows (any phase).
+    pub fn learner_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Client syncs waiting for their proposals to commit.
+    pub fn pending_sync_count(&self) -> usize {
+        self.pending_syncs.values().map(Vec::len).sum()
+    }
+
     pub fn synced_learners(&self) -> Vec<(Sid, LearnerType)> {
         self.peers
             .values()

@@ -17,9 +17,9 @@ use tracing::{debug, info, warn};
 use zkproto::jute::Jute;
 use zkproto::records::ConnectRequest;
 
+use crate::client_port::fourlw::is_four_letter_word;
 use crate::config::Config;
-use crate::core::{ConnTx, CoreMsg, Outgoing};
-use crate::fourlw::is_four_letter_word;
+use crate::pipeline::core::{ConnTx, CoreMsg, Outgoing};
 
 /// How long a new connection may stay silent (`zookeeper.nio.sessionlessCnxnTimeout`).
 const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);

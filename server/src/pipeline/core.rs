@@ -24,17 +24,17 @@ use zkproto::multi::{MultiOp, MultiRequest, MultiResponse, MultiResult};
 use zkproto::records::*;
 use zkproto::txn::{Txn, TxnEntry, TxnHeader};
 
-use crate::acl;
+use crate::client_port::stats::{ConnStats, ServerStats};
 use crate::config::Config;
-use crate::logstage::LogCmd;
-use crate::prep::{Caller, Outstanding, Prep, WriteRequest};
+use crate::db::acl;
+use crate::db::session::{self, SessionTracker};
+use crate::db::tree::{DataTree, TxnResult};
+use crate::db::watch::{ConnId, Kind, WatchManager};
+use crate::pipeline::prep::{Caller, Outstanding, Prep, WriteRequest};
+use crate::pipeline::role::{Mode, PeerEvent, PeerMsg, PeerTx};
 use crate::quorum::types::{make_zxid, QuorumPacket};
-use crate::role::{Mode, PeerEvent, PeerMsg, PeerTx};
-use crate::session::{self, SessionTracker};
-use crate::stats::{ConnStats, ServerStats};
+use crate::storage::logstage::LogCmd;
 use crate::storage::{NodeCopy, SnapshotStream, Snapshotter};
-use crate::tree::{DataTree, TxnResult};
-use crate::watch::{ConnId, Kind, WatchManager};
 
 mod member;
 
@@ -239,6 +239,10 @@ pub struct Core {
     /// False while a replicated member is LOOKING or syncing: clients are
     /// refused and four-letter words say so.
     pub serving: bool,
+    /// What the peer loop last reported (members only).
+    pub quorum: Option<crate::pipeline::role::QuorumStats>,
+    /// `leaderServes`: whether a leader takes client connections.
+    leader_serves: bool,
     member: Option<Member>,
     snapshotter: Snapshotter,
     snap_job: Option<SnapJob>,
@@ -362,6 +366,8 @@ impl Core {
             stats: ServerStats::default(),
             mode: Mode::Standalone,
             serving: true,
+            quorum: None,
+            leader_serves: true,
             member: None,
             snapshotter: Snapshotter::default(),
             snap_job: None,
@@ -456,7 +462,7 @@ impl Core {
             CoreMsg::FourLetter { cmd, remote, reply } => {
                 // ZooKeeper counts the command as a packet in and one out.
                 self.stats.packets_received += 1;
-                let out = crate::fourlw::run(self, &cmd, remote);
+                let out = crate::client_port::fourlw::run(self, &cmd, remote);
                 self.stats.packets_sent += 1;
                 let _ = reply.send(out);
             }
@@ -500,9 +506,10 @@ impl Core {
     // ---- sessions -------------------------------------------------------
 
     fn on_connect(&mut self, conn: ConnId, req: ConnectRequest, remote: SocketAddr, tx: ConnTx) {
-        if !self.serving {
+        if !self.serving || (self.mode == Mode::Leader && !self.leader_serves) {
             // ZooKeeper drops the ConnectRequest of a server that is not
-            // running by closing the socket, with no response.
+            // running by closing the socket, with no response (and a leader
+            // with leaderServes=no takes no clients).
             debug!("refusing connection from {remote}: not serving (no quorum)");
             tx.close();
             return;
@@ -657,7 +664,7 @@ impl Core {
         sessions.sort_unstable();
         let acls = self.tree.acls.entries();
         let acl_ids = acls.iter().map(|(id, _)| *id).collect();
-        let dir = crate::datadir::version_dir(&self.cfg.data_dir);
+        let dir = crate::storage::datadir::version_dir(&self.cfg.data_dir);
         if let Some(stream) = self.snapshotter.begin(dir, zxid, sessions, acls) {
             self.snap_job = Some(SnapJob {
                 zxid,
@@ -690,11 +697,11 @@ impl Core {
             }
         }
         let tree = &self.tree;
-        let open = crate::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID;
+        let open = crate::db::acl_cache::AclCache::OPEN_ACL_UNSAFE_ID;
         // A node whose ACL was replaced after the snapshot's zxid may point
         // at an id the written map lacks: it gets the open ACL until the
         // replayed setACL.
-        let acl_of = |n: &crate::tree::Node| {
+        let acl_of = |n: &crate::db::tree::Node| {
             if n.acl_id() == open || job.acl_ids.contains(&n.acl_id()) {
                 n.acl_id()
             } else {

@@ -19,18 +19,19 @@ use zkproto::txn::{Txn, TxnEntry, TxnHeader};
 
 use super::{decode_write, now_ms, record_frame, Core, InFlight, Member, Origin};
 use super::{QuorumPacket, COMMITTED_LOG_COUNT};
-use crate::logstage::LogCmd;
-use crate::prep::{Caller, Prep};
+use crate::db::session::SessionTracker;
+use crate::pipeline::prep::{Caller, Prep};
+use crate::pipeline::role::{MemberState, Mode, PeerEvent, PeerMsg, PeerTx};
 use crate::quorum::types::packet;
 use crate::quorum::wire::payload::{decode_forwarded_request, ForwardedRequest};
-use crate::role::{MemberState, Mode, PeerEvent, PeerMsg, PeerTx};
-use crate::session::SessionTracker;
+use crate::storage::logstage::LogCmd;
 use crate::storage::{write_snapshot, SnapshotData};
 
 impl Core {
     /// Makes this pipeline a replicated member driven by a peer loop. It
     /// serves nothing until the peer says so.
-    pub fn attach_peer(&mut self, peer: PeerTx) {
+    pub fn attach_peer(&mut self, peer: PeerTx, leader_serves: bool) {
+        self.leader_serves = leader_serves;
         self.member = Some(Member {
             peer,
             forwarded: HashMap::new(),
@@ -109,6 +110,7 @@ impl Core {
     pub(super) fn on_peer(&mut self, ev: PeerEvent) {
         match ev {
             PeerEvent::NotServing => self.stop_serving(),
+            PeerEvent::Stats(q) => self.quorum = Some(q),
             PeerEvent::Serving { mode, epoch } => {
                 self.mode = mode;
                 self.serving = true;
@@ -423,7 +425,7 @@ impl Core {
     /// older history is ever replayed on top of it).
     fn install_snapshot(
         &mut self,
-        tree: crate::tree::DataTree,
+        tree: crate::db::tree::DataTree,
         sessions: Vec<(i64, i32)>,
     ) -> Result<(), String> {
         let zxid = tree.last_processed_zxid;
@@ -455,7 +457,7 @@ impl Core {
         let sessions: HashMap<i64, i32> =
             self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
         let data = SnapshotData::of(&self.tree, &sessions);
-        let dir = crate::datadir::version_dir(&self.cfg.data_dir);
+        let dir = crate::storage::datadir::version_dir(&self.cfg.data_dir);
         write_snapshot(&dir, &data)
             .map(|_| ())
             .map_err(|e| format!("writing a snapshot in {}: {e}", dir.display()))

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use zkproto::consts::op;
 
-use crate::core::Core;
+use crate::pipeline::core::Core;
 
 /// The version we report; tools parse the leading `3.8.0`.
 pub const VERSION: &str = concat!(
@@ -187,6 +187,9 @@ fn server_summary(core: &Core, out: &mut String) {
     let _ = writeln!(out, "Outstanding: {}", core.outstanding_requests());
     let _ = writeln!(out, "Zxid: 0x{:x}", core.last_zxid());
     let _ = writeln!(out, "Mode: {}", core.mode.name());
+    if core.mode == crate::pipeline::role::Mode::Leader {
+        let _ = writeln!(out, "Proposal sizes last/min/max: -1/-1/-1");
+    }
     let _ = writeln!(out, "Node count: {}", znode_count(core));
 }
 
@@ -372,7 +375,7 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
             // Standalone ZooKeeper's format: sessions and connections grouped
             // by the tick at which they expire.
             let now = std::time::Instant::now();
-            let wall = crate::stats::now_wall_ms();
+            let wall = crate::client_port::stats::now_wall_ms();
             let at = |t: std::time::Instant| {
                 let ms = if t >= now {
                     wall + t.duration_since(now).as_millis() as i64
@@ -478,6 +481,18 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                 ("zk_local_sessions", "0".into()),
                 ("zk_uptime", uptime.to_string()),
             ];
+            let mut lines = lines;
+            if let Some(q) = &core.quorum {
+                lines.push(("zk_peer_state", q.peer_state.clone()));
+                lines.push(("zk_quorum_size", q.quorum_size.to_string()));
+                if core.mode == crate::pipeline::role::Mode::Leader {
+                    lines.push(("zk_learners", q.learners.to_string()));
+                    lines.push(("zk_synced_followers", q.synced_followers.to_string()));
+                    lines.push(("zk_synced_non_voting_followers", "0".into()));
+                    lines.push(("zk_synced_observers", q.synced_observers.to_string()));
+                    lines.push(("zk_pending_syncs", q.pending_syncs.to_string()));
+                }
+            }
             for (k, v) in lines {
                 let _ = writeln!(out, "{k}\t{v}");
             }

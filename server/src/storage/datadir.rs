@@ -178,7 +178,7 @@ pub fn purge(snap_dir: &Path, log_dir: &Path, keep: usize) -> io::Result<PurgeRe
         keep
     };
     let snaps = list_snapshots(snap_dir)?;
-    let kept = crate::snapshot::find_valid_snapshots(snap_dir, keep)?;
+    let kept = crate::storage::snapshot::find_valid_snapshots(snap_dir, keep)?;
     let Some(least) = kept.last().map(|f| f.zxid) else {
         return Ok(PurgeReport::default());
     };

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use zkproto::txn::TxnEntry;
 
-use crate::datadir::{self, DataFile};
+use crate::storage::datadir::{self, DataFile};
 
 /// `"ZKLG"` as a big-endian int (`FileTxnLog.TXNLOG_MAGIC`).
 pub const TXNLOG_MAGIC: i32 = 0x5A4B_4C47;
@@ -380,10 +380,10 @@ impl TxnLogWriter {
         self.roll()?;
         self.commit()?;
         let res = (|| {
-            for f in crate::datadir::list_logs(&self.dir)? {
+            for f in crate::storage::datadir::list_logs(&self.dir)? {
                 std::fs::remove_file(&f.path)?;
             }
-            crate::datadir::sync_dir(&self.dir)
+            crate::storage::datadir::sync_dir(&self.dir)
         })();
         match res {
             Ok(()) => {

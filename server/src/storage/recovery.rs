@@ -1,7 +1,5 @@
-//! Durable storage: recovery of the dataDir at start-up, the transaction-log
-//! sink of the log stage, and snapshots — all in ZooKeeper's own on-disk
-//! format ([`crate::txnlog`], [`crate::snapshot`], [`crate::datadir`]), so a
-//! dataDir moves between Apache ZooKeeper and this server without conversion.
+//! Recovery of the dataDir at start-up and after a TRUNC, the log stage's
+//! file sink, snapshots taken in the background and SNAP bodies.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,13 +15,13 @@ use zkproto::records::{Acl, StatPersisted};
 use zkproto::txn::{Txn, TxnEntry};
 
 use crate::config::Config;
-use crate::datadir;
-use crate::digest::{self, TreeDigest};
-use crate::logstage::LogSink;
+use crate::db::tree::DataTree;
 use crate::server::Recovered;
-use crate::snapshot::{self, SnapshotTrailer, SnapshotWriter, ZxidDigest};
-use crate::tree::DataTree;
-use crate::txnlog::{self, TxnLogOptions, TxnLogWriter};
+use crate::storage::datadir;
+use crate::storage::digest::{self, TreeDigest};
+use crate::storage::logstage::LogSink;
+use crate::storage::snapshot::{self, SnapshotTrailer, SnapshotWriter, ZxidDigest};
+use crate::storage::txnlog::{self, TxnLogOptions, TxnLogWriter};
 
 /// `dataDir/version-2` and `dataLogDir/version-2`.
 #[derive(Debug, Clone)]

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::tree::DataTree;
 use crate::quorum::types::{QuorumPacket, Zxid};
-use crate::tree::DataTree;
 
 /// What the member is doing, as `srvr`/`mntr` report it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,8 +43,23 @@ impl Mode {
     }
 }
 
+/// What `mntr` reports about the quorum (the leader's learner counts, the
+/// ZAB phase), kept current by the peer loop.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuorumStats {
+    /// `zk_peer_state`: `leading - broadcast`, `following - synchronization`...
+    pub peer_state: String,
+    pub quorum_size: usize,
+    pub learners: usize,
+    pub synced_followers: usize,
+    pub synced_observers: usize,
+    pub pending_syncs: usize,
+}
+
 /// From the peer loop to the pipeline.
 pub enum PeerEvent {
+    /// The quorum figures changed.
+    Stats(QuorumStats),
     /// LOOKING, or a role ended: close every client connection, refuse new
     /// ones and fail what is in flight.
     NotServing,

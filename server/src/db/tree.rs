@@ -17,8 +17,8 @@ use zkproto::path;
 use zkproto::records::{Acl, Stat, StatPersisted};
 use zkproto::txn::{Txn, TxnHeader};
 
-use crate::acl_cache::AclCache;
-use crate::quota;
+use crate::db::acl_cache::AclCache;
+use crate::db::quota;
 
 pub const ZOOKEEPER: &str = "/zookeeper";
 pub const QUOTA: &str = "/zookeeper/quota";
@@ -48,8 +48,8 @@ pub fn node_kind(owner: i64, extended: bool) -> NodeKind {
 }
 
 /// A child index: names in order (getChildren lists them sorted) to the
-/// child's slot in the arena (see [`crate::children`]).
-use crate::children::Children;
+/// child's slot in the arena (see [`crate::db::children`]).
+use crate::db::children::Children;
 
 /// One znode. Its path is not stored: the tree is a real tree of names, so
 /// a million znodes cost a million names, not a million paths (memory per

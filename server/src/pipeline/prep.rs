@@ -18,8 +18,8 @@ use zkproto::path;
 use zkproto::records::{Acl, Id, StatPersisted};
 use zkproto::txn::*;
 
-use crate::acl;
-use crate::tree::{self, node_kind, DataTree, NodeKind};
+use crate::db::acl;
+use crate::db::tree::{self, node_kind, DataTree, NodeKind};
 
 /// What prep needs to know of a node (ZooKeeper's `ChangeRecord`).
 #[derive(Debug, Clone)]
@@ -260,7 +260,7 @@ impl Prep<'_> {
                     ..Default::default()
                 }),
                 child_count: 0,
-                acl: crate::acl_cache::AclCache::shared(&acl),
+                acl: crate::db::acl_cache::AclCache::shared(&acl),
             },
         );
         let data = req.data.clone();

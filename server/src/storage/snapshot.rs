@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use zkproto::jute::{Jute, Writer};
 use zkproto::records::{Acl, StatPersisted};
 
-use crate::datadir::{self, SnapCompression};
+use crate::storage::datadir::{self, SnapCompression};
 
 /// `"ZKSN"` as a big-endian int (`FileSnap.SNAP_MAGIC`).
 pub const SNAP_MAGIC: i32 = 0x5A4B_534E;
@@ -296,7 +296,7 @@ impl<W: Write> SnapshotEncoder<W> {
             (Some(d), _) => Some(d),
             (None, Some(_)) => Some(ZxidDigest {
                 zxid: 0,
-                digest_version: crate::digest::DIGEST_VERSION,
+                digest_version: crate::storage::digest::DIGEST_VERSION,
                 digest: 0,
             }),
             (None, None) => None,

@@ -10,20 +10,20 @@ pub const STATS_NODE: &str = "zookeeper_stats";
 
 /// The quota'd path a limits node belongs to.
 pub fn quota_path_of_limits(p: &str) -> Option<String> {
-    let rest = p.strip_prefix(crate::tree::QUOTA)?;
+    let rest = p.strip_prefix(crate::db::tree::QUOTA)?;
     let qp = rest.strip_suffix(&format!("/{LIMITS_NODE}"))?;
     (!qp.is_empty()).then(|| qp.to_string())
 }
 
 /// The quota'd path a stats node belongs to.
 pub fn quota_path_of_stats(p: &str) -> Option<String> {
-    let rest = p.strip_prefix(crate::tree::QUOTA)?;
+    let rest = p.strip_prefix(crate::db::tree::QUOTA)?;
     let qp = rest.strip_suffix(&format!("/{STATS_NODE}"))?;
     (!qp.is_empty()).then(|| qp.to_string())
 }
 
 pub fn stats_node(quota_path: &str) -> String {
-    format!("{}{quota_path}/{STATS_NODE}", crate::tree::QUOTA)
+    format!("{}{quota_path}/{STATS_NODE}", crate::db::tree::QUOTA)
 }
 
 /// Whether `a` is `b` or one of its ancestors.
