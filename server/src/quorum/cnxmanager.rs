@@ -238,6 +238,14 @@ impl CnxManager {
         }
     }
 
+    /// `QuorumCnxManager.haveDelivered`: whether some peer's send queue is
+    /// empty (false when there are no queues at all).
+    pub fn have_delivered(&self) -> bool {
+        lock(&self.inner.slots)
+            .values()
+            .any(|s| s.pending.is_none())
+    }
+
     /// Whether a connection to `sid` is up.
     pub fn connected(&self, sid: Sid) -> bool {
         lock(&self.inner.slots)

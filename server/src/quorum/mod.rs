@@ -21,6 +21,7 @@
 //! drives them in the server and a seeded scheduler drives them in tests.
 
 pub mod cnxmanager;
+pub mod election;
 pub mod peer;
 pub mod peer_config;
 pub mod types;

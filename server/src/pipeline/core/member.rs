@@ -115,8 +115,14 @@ impl Core {
                 self.mode = mode;
                 self.serving = true;
                 if mode == Mode::Leader {
-                    // Proposals of this epoch count from epoch << 32.
+                    // Proposals of this epoch count from epoch << 32, and the
+                    // established leader's state *is* epoch << 32 (Java's
+                    // lastProcessedZxid after NEWLEADER: what `srvr` shows and
+                    // what a SNAP sent before the first write carries).
                     self.last_zxid = make_zxid_at(epoch);
+                    if self.tree.last_processed_zxid < self.last_zxid {
+                        self.tree.last_processed_zxid = self.last_zxid;
+                    }
                     // The election's time must not expire anyone: every
                     // session gets a full timeout from now.
                     let ids: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();

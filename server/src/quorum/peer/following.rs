@@ -23,6 +23,8 @@ const CONNECT_ATTEMPTS: u32 = 5;
 
 pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
     let started = Instant::now();
+    // Dialled us while we looked, but we are not the leader.
+    ctx.early.clear();
     let observer = ctx.q.my_type == LearnerType::Observer;
     let mode = if observer {
         Mode::Observer

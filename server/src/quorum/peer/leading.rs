@@ -43,8 +43,14 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
         Ok(l) => l,
         Err(e) => return RoleEnd::Abandoned(format!("cannot lead: {e}")),
     };
-    // Connections that arrived while we were not leading are stale.
-    while ctx.accepted.try_recv().is_ok() {}
+    // Learners that dialled while we were still LOOKING are ours, unless
+    // they waited longer than a learner would (initLimit).
+    let fresh = ctx.q.tick() * ctx.q.init_limit.max(1);
+    let early: Vec<std::net::TcpStream> = std::mem::take(&mut ctx.early)
+        .into_iter()
+        .filter(|(at, _)| at.elapsed() < fresh)
+        .map(|(_, s)| s)
+        .collect();
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut links: HashMap<ConnId, Link> = HashMap::new();
     let mut next_conn: ConnId = 1;
@@ -56,9 +62,13 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
         leader.epoch(),
         state.last_zxid
     );
+    let mut early = early.into_iter();
     loop {
+        let pending = early.next();
         tokio::select! {
-            s = ctx.accepted.recv() => {
+            // Biased so a queued early learner is always taken, never lost.
+            biased;
+            s = async { match pending { Some(s) => Some(s), None => ctx.accepted.recv().await } } => {
                 let Some(stream) = s else { return RoleEnd::Shutdown };
                 let id = next_conn;
                 next_conn += 1;

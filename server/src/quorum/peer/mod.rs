@@ -54,6 +54,9 @@ pub(crate) struct Ctx {
     pub accepted: mpsc::UnboundedReceiver<std::net::TcpStream>,
     pub election: Electing,
     pub election_rx: mpsc::Receiver<(Sid, Vec<u8>)>,
+    /// Learners that dialled the quorum port while we were still LOOKING:
+    /// they decided before we did, and are ours if we end up leading.
+    pub early: Vec<(std::time::Instant, std::net::TcpStream)>,
 }
 
 impl Ctx {
@@ -160,12 +163,14 @@ impl Ctx {
         .into_bytes()
     }
 
+    /// A notification while in a role: the core answers LOOKING peers; a
+    /// "decision" here is only the core noticing the leader it follows.
     pub fn election_input(&mut self, from: Sid, bytes: &[u8]) {
-        self.election.receive(from, bytes);
+        let _ = self.election.receive(from, bytes);
     }
 
     pub fn election_tick(&mut self) {
-        self.election.tick();
+        let _ = self.election.tick();
     }
 
     pub fn update_vote_peer_epoch(&mut self, e: i64) {
@@ -214,6 +219,7 @@ pub async fn run(s: PeerSetup) {
         accepted,
         election,
         election_rx,
+        early: Vec::new(),
     };
     loop {
         let Some(state) = ctx.member_state().await else {
