@@ -27,8 +27,8 @@ fn apache_or_skip(test: &str) -> bool {
 /// A fresh ensemble elects the highest id; a write through a follower is
 /// seen on every member; kill -9 of the leader elects another member, which
 /// keeps the write; the killed member restarts as a follower and catches up.
-fn elect_write_fail_over(kind: Kind) {
-    let mut e = Ensemble::start(&[kind, kind, kind], &[]);
+fn elect_write_fail_over(kinds: [Kind; 3]) {
+    let mut e = Ensemble::start(&kinds, &[]);
     assert_eq!(
         e.leader(),
         Some(3),
@@ -78,13 +78,24 @@ fn elect_write_fail_over(kind: Kind) {
 #[test]
 fn apache_ensemble_elects_writes_and_fails_over() {
     if apache_or_skip("apache_ensemble_elects_writes_and_fails_over") {
-        elect_write_fail_over(Kind::Apache);
+        elect_write_fail_over([Kind::Apache; 3]);
     }
 }
 
 #[test]
 fn our_ensemble_elects_writes_and_fails_over() {
-    elect_write_fail_over(Kind::Ours);
+    elect_write_fail_over([Kind::Ours; 3]);
+}
+
+/// The same story in a mixed ensemble: our member 3 leads two Apache
+/// ZooKeeper followers, then an Apache member takes over when it is killed
+/// and ours rejoins as its follower. Only works if both sides speak 3.8's
+/// election and quorum protocols byte for byte.
+#[test]
+fn mixed_ensemble_ours_leads_then_apache_takes_over() {
+    if apache_or_skip("mixed_ensemble_ours_leads_then_apache_takes_over") {
+        elect_write_fail_over([Kind::Apache, Kind::Apache, Kind::Ours]);
+    }
 }
 
 fn sync_root(c: &mut Client) {
