@@ -59,6 +59,7 @@ mask() { # ADDR < raw > masked
         -e "s/$addr_re/<ADDR>/g" \
         -e 's/^Connecting to .*/Connecting to <ADDR>/' \
         -e 's/^(ZooKeeper CLI version: ).*/\1<VERSION>/' \
+        -e 's/^(server\.[0-9]+=[^:]+):[0-9]+:[0-9]+/\1:<QPORT>:<EPORT>/' \
         -e 's/Thu Jan 01 00:00:00 UTC 1970/<EPOCH>/g' \
         -e 's/(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 0-3][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} [A-Z]{2,5} [0-9]{4}/<DATE>/g' \
         -e 's/0x[0-9a-f]*[1-9a-f][0-9a-f]*/0x<HEX>/g'

@@ -92,6 +92,7 @@ write_member() { # ID N
         echo "maxClientCnxns=0"
         echo "admin.enableServer=false"
         echo "4lw.commands.whitelist=*"
+        echo "extendedTypesEnabled=true"
         echo "autopurge.purgeInterval=0"
         if is_observer "$i"; then echo "peerType=observer"; fi
         for j in $(seq 1 "$n"); do

@@ -96,6 +96,40 @@ if $have_deps; then
     fi
 fi
 
+if $have_deps; then
+    # The same compatibility suites with the client on a follower of a
+    # 3-member ensemble: ours, and Apache ZooKeeper's as the oracle.
+    etmp="$(mktemp -d)"
+    ebase_ours=$((30000 + RANDOM % 5000))
+    ebase_zk=$((ebase_ours + 500))
+    ecleanup() {
+        scripts/ensemble.sh --dir "$etmp/ours" stop >/dev/null 2>&1 || true
+        scripts/ensemble.sh --dir "$etmp/zk" stop >/dev/null 2>&1 || true
+        rm -rf "$etmp"
+    }
+    if scripts/ensemble.sh --dir "$etmp/ours" --base-port "$ebase_ours" start 3 &&
+        scripts/ensemble.sh --dir "$etmp/zk" --base-port "$ebase_zk" --kinds zk,zk,zk start 3; then
+        # Member 1 has the lowest id: with all three up it is a follower.
+        ours_f="127.0.0.1:$((ebase_ours + 1))"
+        zk_f="127.0.0.1:$((ebase_zk + 1))"
+        note "kazoo suite against a follower of our ensemble ($ours_f)"
+        if ZK_EXPECT_MODE=follower scripts/kazoo-tests.sh "$ours_f"; then
+            ok "kazoo vs zkserver follower"
+        else
+            bad "kazoo vs zkserver follower"
+        fi
+        note "zkCli.sh script: Apache ZooKeeper follower vs zkserver follower"
+        if scripts/compare-zkcli.sh "$zk_f" "$ours_f"; then
+            ok "zkCli.sh comparison on followers"
+        else
+            bad "zkCli.sh comparison on followers"
+        fi
+    else
+        bad "starting the ensembles for the follower suites"
+    fi
+    ecleanup
+fi
+
 note "README commands on a fresh clone"
 if scripts/readme-check.sh; then ok "README commands"; else bad "README commands"; fi
 

@@ -141,7 +141,25 @@ async fn start_parts(
     let mut tasks = Vec::new();
     if let (Some(q), Some((election_listener, quorum_listener))) = (member, ports) {
         let (peer_tx, from_core) = mpsc::unbounded_channel();
-        core.attach_peer(peer_tx, q.leader_serves);
+        let me = q.me();
+        let conf = format!(
+            "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType={}\nmembership: \n{}",
+            q.init_limit,
+            q.sync_limit,
+            me.election_port,
+            me.quorum_port,
+            if me.observer { 1 } else { 0 },
+            crate::quorum::wire::config_text::config_text(
+                q.servers.values(),
+                crate::quorum::types::STATIC_CONFIG_VERSION
+            )
+        );
+        let text = crate::quorum::wire::config_text::config_text(
+            q.servers.values(),
+            crate::quorum::types::STATIC_CONFIG_VERSION,
+        )
+        .into_bytes();
+        core.attach_peer(peer_tx, q.leader_serves, conf, text);
         info!(
             "starting as server.{} of an ensemble of {} voters and {} observers",
             q.my_id,

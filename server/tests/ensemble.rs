@@ -285,6 +285,118 @@ fn our_catch_up_after_downtime() {
     catch_up_after_downtime(Kind::Ours);
 }
 
+/// kill -9 of the leader while a client writes through a follower: a new
+/// leader is elected, every acknowledged write is on every member, a
+/// session that reconnects to another member within its timeout keeps its
+/// id and its ephemeral node, and the killed member restarts and catches up.
+/// A create whose failure (an error code or a dropped connection) is a
+/// value, not a panic.
+fn try_create(c: &mut Client, path: &str) -> Result<(), String> {
+    use zkproto::jute::Jute;
+    let body = zkproto::records::CreateRequest {
+        path: path.into(),
+        data: Some(b"x".to_vec()),
+        acl: zkproto::records::Acl::open_unsafe(),
+        flags: 0,
+    }
+    .to_bytes();
+    match c.request(zkproto::consts::op::CREATE, &body) {
+        Ok((h, _)) if h.err == 0 => Ok(()),
+        Ok((h, _)) => Err(format!("error {}", h.err)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn leader_killed_during_writes(kind: Kind) {
+    use std::time::Instant;
+    let mut e = Ensemble::start(&[kind; 3], &[]);
+    let leader = e.leader().expect("a leader");
+    let others: Vec<u64> = (1..=3).filter(|i| *i != leader).collect();
+    let (fa, fb) = (others[0], others[1]);
+    let mut holder = Client::connect(e.member(fa).client_port).expect("ephemeral holder");
+    holder
+        .create("/eph", b"mine", 1)
+        .expect("an ephemeral node");
+    let (sid, passwd) = (holder.session_id, holder.passwd.clone());
+    let mut acked = Vec::new();
+    let mut w = Client::connect(e.member(fb).client_port).expect("writer");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    let mut killed = false;
+    // Bounded: 150 acknowledged writes, or the deadline.
+    while acked.len() < 150 && Instant::now() < deadline {
+        if acked.len() == 50 && !killed {
+            e.kill(leader);
+            killed = true;
+        }
+        let p = format!("/w{i:04}");
+        i += 1;
+        match try_create(&mut w, &p) {
+            Ok(()) => acked.push(p),
+            Err(_) => {
+                // Connection loss (or not serving yet): reconnect and go on.
+                // An unacknowledged write may or may not have happened.
+                std::thread::sleep(Duration::from_millis(200));
+                for id in &others {
+                    if let Ok(c) = Client::connect(e.member(*id).client_port) {
+                        w = c;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        killed && acked.len() == 150,
+        "only {} writes acknowledged\n{}",
+        acked.len(),
+        e.logs()
+    );
+    w.close();
+    let new_leader = e.leader().expect("a new leader");
+    assert_ne!(new_leader, leader);
+    // The session moves to the other follower, keeping its ephemeral.
+    drop(holder);
+    let mut req = new_session_request(30_000);
+    req.session_id = sid;
+    req.passwd = Some(passwd);
+    let mut back = Client::connect_with(e.member(fb).client_port, req)
+        .unwrap_or_else(|err| panic!("session 0x{sid:x} after fail-over: {err}\n{}", e.logs()));
+    assert_eq!(back.session_id, sid);
+    let st = back
+        .exists("/eph", false)
+        .expect("the ephemeral survived the leader");
+    assert_eq!(st.ephemeral_owner, sid);
+    back.close();
+    e.start_member(leader);
+    e.wait_mode(leader, "follower", Duration::from_secs(60));
+    for id in 1..=3 {
+        let mut r = Client::connect(e.member(id).client_port).expect("reader");
+        sync_root(&mut r);
+        for p in &acked {
+            r.exists(p, false).unwrap_or_else(|err| {
+                panic!(
+                    "acknowledged {p} missing on member {id}: {err}\n{}",
+                    e.logs()
+                )
+            });
+        }
+        r.close();
+    }
+}
+
+#[test]
+fn apache_leader_killed_during_writes() {
+    if apache_or_skip("apache_leader_killed_during_writes") {
+        leader_killed_during_writes(Kind::Apache);
+    }
+}
+
+#[test]
+fn our_leader_killed_during_writes() {
+    leader_killed_during_writes(Kind::Ours);
+}
+
 /// Our election port against Apache ZooKeeper members: a probe with a sid
 /// above every member keeps the connection it dials; one with a sid below
 /// every member is closed and dialled back at the address it announced.

@@ -1,6 +1,8 @@
 """Fixtures for the kazoo compatibility suite.
 
 Run against any ZooKeeper-compatible server:  ZK_HOSTS=127.0.0.1:22181 pytest -q tests/kazoo
+On an ensemble member, ZK_EXPECT_MODE=follower (or leader, observer) says which
+`Mode:` the four-letter words must report (default standalone).
 The suite is the oracle's transcript: every assertion was checked against Apache
 ZooKeeper 3.8 (Debian 3.8.0) started by scripts/zk-real.sh.
 """
@@ -31,6 +33,12 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def hosts():
     return os.environ["ZK_HOSTS"]
+
+
+@pytest.fixture(scope="session")
+def mode():
+    """The role the server under test reports (srvr/stat `Mode:`, mntr state)."""
+    return os.environ.get("ZK_EXPECT_MODE", "standalone")
 
 
 @pytest.fixture

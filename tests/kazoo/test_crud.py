@@ -115,7 +115,7 @@ def test_visible_cversion_formula(zk, root):
     assert zk.create(par + "/s-", sequence=True) == par + "/s-0000000005"
 
 
-def test_special_nodes(zk):
+def test_special_nodes(zk, mode):
     st = zk.exists("/")
     assert (st.czxid, st.mzxid, st.ctime, st.mtime, st.version, st.aversion,
             st.ephemeralOwner, st.dataLength) == (0, 0, 0, 0, 0, 0, 0, 0)
@@ -130,8 +130,14 @@ def test_special_nodes(zk):
     assert sorted(zk.get_children("/zookeeper")) == ["config", "quota"]
     assert zk.get_acls("/zookeeper")[0] == OPEN_ACL_UNSAFE
     data, st = zk.get("/zookeeper/config")
-    assert data == b""  # standalone: empty, not null
-    assert (st.czxid, st.version, st.aversion, st.numChildren) == (0, 0, -1, 0)
+    if mode == "standalone":
+        assert data == b""  # standalone: empty, not null
+        assert (st.czxid, st.version, st.aversion, st.numChildren) == (0, 0, -1, 0)
+    else:
+        # An ensemble member: the membership (QuorumMaj.toString()), written
+        # with dataVersion -1 by initConfigInZKDatabase.
+        assert data.startswith(b"server.") and data.endswith(b"\nversion=0")
+        assert (st.czxid, st.version, st.aversion, st.numChildren) == (0, -1, -1, 0)
     assert zk.get_acls("/zookeeper/config")[0] == READ_ACL_UNSAFE
     data, st = zk.get("/zookeeper/quota")
     assert data == b"" and st.czxid == 0

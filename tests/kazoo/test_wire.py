@@ -87,48 +87,62 @@ def test_4lw_ruok_isro(hosts):
     assert four_letter(hosts, "isro") == "rw"
 
 
-def test_4lw_srvr(hosts, zk):
+def test_4lw_srvr(hosts, zk, mode):
     out = four_letter(hosts, "srvr")
     lines = out.splitlines()
     assert out.endswith("\n")
     assert lines[0].startswith("Zookeeper version: ")
     keys = [l.split(":")[0] for l in lines[1:]]
+    # A leader adds its proposal sizes (LeaderZooKeeperServer).
+    extra = ["Proposal sizes last/min/max"] if mode == "leader" else []
     assert keys == ["Latency min/avg/max", "Received", "Sent", "Connections",
-                    "Outstanding", "Zxid", "Mode", "Node count"]
-    assert "Mode: standalone" in lines
+                    "Outstanding", "Zxid", "Mode", "Node count"] + extra
+    assert "Mode: " + mode in lines
     assert re.search(r"^Zxid: 0x[0-9a-f]+$", out, re.M)
     assert re.search(r"^Latency min/avg/max: \d+/[\d.]+/\d+$", out, re.M)
     assert re.search(r"^Node count: \d+$", out, re.M)
 
 
-def test_4lw_stat_lists_clients(hosts, zk):
+def test_4lw_stat_lists_clients(hosts, zk, mode):
     out = four_letter(hosts, "stat")
     lines = out.splitlines()
     assert lines[0].startswith("Zookeeper version: ")
     assert lines[1] == "Clients:"
     assert any(re.match(r"^ /127\.0\.0\.1:\d+\[\d+\]\(queued=\d+,recved=\d+,sent=\d+", l)
                for l in lines[2:])
-    assert "Mode: standalone" in lines
+    assert "Mode: " + mode in lines
 
 
-def test_4lw_conf(hosts):
+def test_4lw_conf(hosts, mode):
     out = four_letter(hosts, "conf")
-    kv = dict(l.split("=", 1) for l in out.splitlines())
+    lines = out.splitlines()
+    quorum = []
+    if mode != "standalone":
+        # QuorumZooKeeperServer.dumpConf: the quorum keys, then the membership
+        # (`membership: ` and QuorumMaj.toString(), no trailing newline).
+        i = lines.index("membership: ")
+        members, lines = lines[i + 1:], lines[:i]
+        assert members[-1] == "version=0" and not out.endswith("\n")
+        assert all(re.match(r"^server\.\d+=[^:]+:\d+:\d+:(participant|observer)(;.*)?$", m)
+                   for m in members[:-1])
+        quorum = ["initLimit", "syncLimit", "electionAlg", "electionPort", "quorumPort",
+                  "peerType"]
+    kv = dict(l.split("=", 1) for l in lines)
     port = hosts.split(",")[0].rsplit(":", 1)[1]
     assert list(kv) == ["clientPort", "secureClientPort", "dataDir", "dataDirSize",
                         "dataLogDir", "dataLogSize", "tickTime", "maxClientCnxns",
                         "minSessionTimeout", "maxSessionTimeout", "clientPortListenBacklog",
-                        "serverId"]
+                        "serverId"] + quorum
     assert kv["clientPort"] == port
     assert (kv["tickTime"], kv["maxClientCnxns"], kv["minSessionTimeout"],
             kv["maxSessionTimeout"]) == ("2000", "0", "4000", "40000")
     assert kv["dataDir"].endswith("/version-2")
 
 
-def test_4lw_mntr(hosts):
+def test_4lw_mntr(hosts, mode):
     out = four_letter(hosts, "mntr")
     kv = dict(l.split("\t", 1) for l in out.splitlines())
-    assert kv["zk_server_state"] == "standalone"
+    assert kv["zk_server_state"] == mode
     for k in ("zk_version", "zk_avg_latency", "zk_max_latency", "zk_min_latency",
               "zk_packets_received", "zk_packets_sent", "zk_num_alive_connections",
               "zk_outstanding_requests", "zk_znode_count", "zk_watch_count",

@@ -187,10 +187,10 @@ fn server_summary(core: &Core, out: &mut String) {
     let _ = writeln!(out, "Outstanding: {}", core.outstanding_requests());
     let _ = writeln!(out, "Zxid: 0x{:x}", core.last_zxid());
     let _ = writeln!(out, "Mode: {}", core.mode.name());
+    let _ = writeln!(out, "Node count: {}", znode_count(core));
     if core.mode == crate::pipeline::role::Mode::Leader {
         let _ = writeln!(out, "Proposal sizes last/min/max: -1/-1/-1");
     }
-    let _ = writeln!(out, "Node count: {}", znode_count(core));
 }
 
 /// Runs `cmd` and returns its output (the caller closes the connection).
@@ -284,7 +284,17 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
             let _ = writeln!(out, "minSessionTimeout={}", cfg.min_session_timeout);
             let _ = writeln!(out, "maxSessionTimeout={}", cfg.max_session_timeout);
             let _ = writeln!(out, "clientPortListenBacklog=-1");
-            let _ = writeln!(out, "serverId=0");
+            match &core.member_conf {
+                // QuorumZooKeeperServer.dumpConf: the quorum keys and the
+                // membership, ending without a newline as 3.8 does.
+                Some(extra) => {
+                    let _ = writeln!(out, "serverId={}", cfg.server_id);
+                    out.push_str(extra);
+                }
+                None => {
+                    let _ = writeln!(out, "serverId=0");
+                }
+            }
         }
         "envi" => {
             out.push_str("Environment:\n");

@@ -308,6 +308,19 @@ impl DataTree {
         t
     }
 
+    /// An ensemble member's `/zookeeper/config`: the membership text with
+    /// dataVersion -1 and mtime `now_ms`, as `ZKDatabase.initConfigInZKDatabase`
+    /// writes it at start and after every SNAP (quorum-wire.md §2.5).
+    pub fn set_config_node(&mut self, text: &[u8], now_ms: i64) {
+        let Some(i) = self.find(CONFIG) else { return };
+        let node = self.arena.get_mut(i);
+        let old_len = node.data_len();
+        node.data = Some(Box::from(text));
+        node.stat.version = -1;
+        node.stat.mtime = now_ms;
+        self.approximate_data_size += text.len() as i64 - old_len;
+    }
+
     /// A tree with no nodes at all, to be filled from a snapshot.
     pub fn empty(extended_types: bool) -> DataTree {
         DataTree {

@@ -247,6 +247,10 @@ pub struct Core {
     pub quorum: Option<crate::pipeline::role::QuorumStats>,
     /// `leaderServes`: whether a leader takes client connections.
     leader_serves: bool,
+    /// What `conf` prints after `serverId` on an ensemble member.
+    pub member_conf: Option<String>,
+    /// An ensemble member's membership text (`/zookeeper/config`).
+    config_text: Option<Vec<u8>>,
     member: Option<Member>,
     snapshotter: Snapshotter,
     snap_job: Option<SnapJob>,
@@ -372,6 +376,8 @@ impl Core {
             serving: true,
             quorum: None,
             leader_serves: true,
+            member_conf: None,
+            config_text: None,
             member: None,
             snapshotter: Snapshotter::default(),
             snap_job: None,

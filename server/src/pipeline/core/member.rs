@@ -30,8 +30,17 @@ use crate::storage::{write_snapshot, SnapshotData};
 impl Core {
     /// Makes this pipeline a replicated member driven by a peer loop. It
     /// serves nothing until the peer says so.
-    pub fn attach_peer(&mut self, peer: PeerTx, leader_serves: bool) {
+    pub fn attach_peer(
+        &mut self,
+        peer: PeerTx,
+        leader_serves: bool,
+        conf: String,
+        config_text: Vec<u8>,
+    ) {
         self.leader_serves = leader_serves;
+        self.member_conf = Some(conf);
+        self.tree.set_config_node(&config_text, now_ms());
+        self.config_text = Some(config_text);
         self.member = Some(Member {
             peer,
             forwarded: HashMap::new(),
@@ -172,6 +181,9 @@ impl Core {
                             tracker.add(*id, *to);
                         }
                         self.tree = tree;
+                        if let Some(t) = self.config_text.clone() {
+                            self.tree.set_config_node(&t, now_ms());
+                        }
                         self.sessions = tracker;
                         self.outstanding = Default::default();
                         self.in_flight.clear();
@@ -447,6 +459,10 @@ impl Core {
         if let Some(m) = self.member.as_mut() {
             m.committed_log.clear();
             m.tail.clear();
+        }
+        // The leader's config node is replaced by our own view.
+        if let Some(t) = self.config_text.clone() {
+            self.tree.set_config_node(&t, now_ms());
         }
         self.snapshot_now()?;
         let _ = self.log_tx.send(LogCmd::Restart(zxid));
