@@ -397,6 +397,69 @@ fn our_leader_killed_during_writes() {
     leader_killed_during_writes(Kind::Ours);
 }
 
+/// Bad input on the quorum and election ports (garbage, truncated packets,
+/// hostile lengths, an unknown sid, a peer that connects and says nothing)
+/// costs that connection only: the members keep their roles and serve.
+#[test]
+fn our_members_survive_garbage_on_their_ports() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let mut e = Ensemble::start(&[Kind::Ours; 3], &[]);
+    let leader = e.leader().expect("a leader");
+    let q = e.member(leader).quorum_port;
+    let el = e.member(1).election_port;
+    let send = |port: u16, bytes: &[u8]| {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(bytes);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // A peer that connects and goes silent, held open throughout.
+    let _silent_q = TcpStream::connect(("127.0.0.1", q)).expect("quorum port");
+    let _silent_e = TcpStream::connect(("127.0.0.1", el)).expect("election port");
+    send(q, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    send(q, &[0, 0, 0, 11, 0, 0]); // a truncated FOLLOWERINFO
+                                   // PROPOSAL claiming a 2 GiB data buffer.
+    send(
+        q,
+        &[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff],
+    );
+    // FOLLOWERINFO from sid 99, which no server line names.
+    let mut fi = vec![0, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20];
+    fi.extend_from_slice(&99i64.to_be_bytes());
+    fi.extend_from_slice(&0x10000i32.to_be_bytes());
+    fi.extend_from_slice(&0i64.to_be_bytes());
+    fi.extend_from_slice(&(-1i32).to_be_bytes());
+    send(q, &fi);
+    // The election port: garbage, a hostile initial message, a huge frame.
+    send(el, b"\xff\xff\xff\xff\xff\xff\xff\xffgarbage");
+    send(
+        el,
+        &[
+            0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0x7f, 0xff, 0xff, 0xff,
+        ],
+    );
+    let logs = e.logs();
+    for m in e.members.iter_mut() {
+        assert!(m.running(), "member {} died\n{logs}", m.id);
+    }
+    assert_eq!(
+        e.leader(),
+        Some(leader),
+        "the leader kept its role\n{}",
+        e.logs()
+    );
+    let mut c = Client::connect(e.member(1).client_port).expect("session after the garbage");
+    c.create("/still-serving", b"", 0)
+        .expect("a write still commits");
+    c.close();
+    let log = e.member(leader).log();
+    assert!(
+        log.contains("malformed quorum packet") || log.contains("went away"),
+        "the leader logged the bad connections:\n{log}"
+    );
+}
+
 /// Our election port against Apache ZooKeeper members: a probe with a sid
 /// above every member keeps the connection it dials; one with a sid below
 /// every member is closed and dialled back at the address it announced.

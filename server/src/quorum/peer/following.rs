@@ -156,6 +156,12 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
                 Some((from, bytes)) => ctx.election_input(from, &bytes),
                 None => return RoleEnd::Shutdown,
             },
+            s = ctx.accepted.recv() => {
+                // Only a leader takes learners (Java has no listener here).
+                let Some(s) = s else { return RoleEnd::Shutdown };
+                let from = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                info!("closing a quorum connection from {from}: not leading");
+            }
             _ = tick.tick() => {
                 learner.tick();
                 ctx.election_tick();
