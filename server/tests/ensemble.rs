@@ -460,6 +460,64 @@ fn our_members_survive_garbage_on_their_ports() {
     );
 }
 
+/// `readonlymode.enabled` (a JVM property in ZooKeeper, also a zoo.cfg key
+/// here): a member cut off from the quorum serves read-only clients after
+/// max(2 s, tickTime) of LOOKING, as 3.8's ReadOnlyZooKeeperServer does.
+#[test]
+fn our_read_only_member_serves_reads_without_a_quorum() {
+    use zkproto::jute::Jute;
+    let mut e = Ensemble::configure(&[Kind::Ours; 3], &[], "readonlymode.enabled=true\n");
+    for id in 1..=3 {
+        e.start_member(id);
+    }
+    e.wait_all_serving(Duration::from_secs(60));
+    let port = e.member(1).client_port;
+    let mut ro_req = new_session_request(30_000);
+    ro_req.read_only = Some(true);
+    let mut c = Client::connect_with(port, ro_req.clone()).expect("a read-only capable session");
+    c.create("/ro-data", b"kept", 0)
+        .expect("write with a quorum");
+    let (sid, passwd) = (c.session_id, c.passwd.clone());
+    drop(c);
+    e.kill(3);
+    e.kill(2);
+    e.wait_mode(1, "read-only", Duration::from_secs(60));
+    assert_eq!(four_letter(port, "isro").unwrap_or_default(), "ro");
+    let srvr = four_letter(port, "srvr").unwrap_or_default();
+    assert!(
+        srvr.lines().nth(1) == Some("READ-ONLY mode; serving only read-only clients"),
+        "{srvr}"
+    );
+    // A new session cannot be created without a quorum: a bare ReplyHeader
+    // with NOTREADONLY (-119) instead of a ConnectResponse.
+    let mut s = connect_raw(port);
+    let mut w = zkproto::jute::Writer::framed();
+    ro_req.write(&mut w);
+    std::io::Write::write_all(&mut s, &w.finish_frame()).unwrap();
+    let f = read_frame(&mut s).expect("read").expect("a frame");
+    assert_eq!(f.len(), 16, "a ReplyHeader, not a ConnectResponse: {f:?}");
+    assert_eq!(i32::from_be_bytes(f[12..16].try_into().unwrap()), -119);
+    // A client that is not read-only is closed.
+    assert!(Client::connect(port).is_err());
+    // The existing session reconnects read-only, reads, and cannot write.
+    let mut req = ro_req.clone();
+    req.session_id = sid;
+    req.passwd = Some(passwd);
+    let mut back = Client::connect_with(port, req).expect("the session reconnects read-only");
+    let (d, _) = back.get_data("/ro-data", false).expect("reads are served");
+    assert_eq!(d, b"kept");
+    assert_eq!(
+        back.create("/nope", b"", 0),
+        Err(-119),
+        "writes get NOTREADONLY"
+    );
+    drop(back);
+    // The quorum comes back: a normal member again.
+    e.start_member(2);
+    e.wait_mode(1, "follower", Duration::from_secs(60));
+    assert_eq!(four_letter(port, "isro").unwrap_or_default(), "rw");
+}
+
 /// Our election port against Apache ZooKeeper members: a probe with a sid
 /// above every member keeps the connection it dials; one with a sid below
 /// every member is closed and dialled back at the address it announced.

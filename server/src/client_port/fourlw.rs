@@ -219,9 +219,12 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
     }
     match cmd {
         "ruok" => out.push_str("imok"),
-        "isro" => out.push_str("rw"),
+        "isro" => out.push_str(if core.is_read_only() { "ro" } else { "rw" }),
         "srvr" => {
             let _ = writeln!(out, "Zookeeper version: {VERSION}");
+            if core.is_read_only() {
+                out.push_str("READ-ONLY mode; serving only read-only clients\n");
+            }
             server_summary(core, &mut out);
         }
         "stat" => {

@@ -623,6 +623,29 @@ impl Core {
             c.stats.last_op = q.op;
             c.stats.last_cxid = q.xid;
         }
+        if self.is_read_only()
+            && (q.op == op::SYNC
+                || q.op == op::CLOSE_SESSION
+                || decode_write(q.op, &q.body).is_some())
+        {
+            // ReadOnlyRequestProcessor: no write, sync or session change
+            // without a quorum. A closeSession just drops the connection;
+            // the session lives on (the next leader expires it).
+            if q.op == op::CLOSE_SESSION {
+                let f = frame(q.xid, self.tree.last_processed_zxid, 0, None);
+                self.send(conn, f);
+                self.close_conn(conn);
+                return;
+            }
+            let f = frame(
+                q.xid,
+                self.tree.last_processed_zxid,
+                ErrorCode::NotReadOnly.code(),
+                None,
+            );
+            self.send(conn, f);
+            return;
+        }
         if q.op == op::CLOSE_SESSION {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.pending_writes += 1;

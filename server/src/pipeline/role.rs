@@ -29,6 +29,8 @@ pub enum Mode {
     Leader,
     Follower,
     Observer,
+    /// LOOKING too long with `readonlymode.enabled`: serving reads only.
+    ReadOnly,
 }
 
 impl Mode {
@@ -39,6 +41,7 @@ impl Mode {
             Mode::Leader => "leader",
             Mode::Follower => "follower",
             Mode::Observer => "observer",
+            Mode::ReadOnly => "read-only",
         }
     }
 }
@@ -63,6 +66,9 @@ pub enum PeerEvent {
     /// LOOKING, or a role ended: close every client connection, refuse new
     /// ones and fail what is in flight.
     NotServing,
+    /// LOOKING for max(2 s, tickTime) with `readonlymode.enabled`: serve
+    /// read-only clients from the local copy (3.8's ReadOnlyZooKeeperServer).
+    ReadOnly,
     /// Serve clients in `mode`. A leader numbers its proposals from
     /// `epoch << 32`.
     Serving { mode: Mode, epoch: i64 },

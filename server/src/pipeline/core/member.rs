@@ -57,6 +57,11 @@ impl Core {
         self.member.is_some() && matches!(self.mode, Mode::Follower | Mode::Observer)
     }
 
+    /// Whether this member serves read-only clients without a quorum.
+    pub fn is_read_only(&self) -> bool {
+        self.serving && self.mode == Mode::ReadOnly
+    }
+
     /// Sends a client request to the leader as REQUEST and remembers whom
     /// to answer when its COMMIT arrives.
     pub(super) fn forward(
@@ -119,6 +124,15 @@ impl Core {
     pub(super) fn on_peer(&mut self, ev: PeerEvent) {
         match ev {
             PeerEvent::NotServing => self.stop_serving(),
+            PeerEvent::ReadOnly => {
+                self.stop_serving();
+                self.mode = Mode::ReadOnly;
+                self.serving = true;
+                info!(
+                    "no quorum: serving read-only clients at zxid 0x{:x}",
+                    self.tree.last_processed_zxid
+                );
+            }
             PeerEvent::Stats(q) => self.quorum = Some(q),
             PeerEvent::Serving { mode, epoch } => {
                 self.mode = mode;

@@ -21,6 +21,25 @@ impl Core {
             return;
         }
         let read_only_byte = req.read_only.is_some();
+        if self.is_read_only() && req.read_only != Some(true) {
+            debug!("closing connection from {remote}: read-only server, client is not read-only");
+            tx.close();
+            return;
+        }
+        if self.is_read_only() && req.session_id == 0 {
+            // No global session can be created without a quorum: a bare
+            // ReplyHeader with NOTREADONLY instead of a ConnectResponse, as
+            // 3.8 answers (quorum-wire.md §1 item 21).
+            let f = frame(
+                0,
+                self.tree.last_processed_zxid,
+                ErrorCode::NotReadOnly.code(),
+                None,
+            );
+            tx.send(f);
+            tx.close();
+            return;
+        }
         let mut c = Conn {
             id: conn,
             tx,
@@ -138,7 +157,7 @@ impl Core {
             time_out: c.timeout_ms,
             session_id: c.session_id,
             passwd: Some(session::password(c.session_id)),
-            read_only: c.read_only_byte.then_some(false),
+            read_only: c.read_only_byte.then_some(self.is_read_only()),
         };
         let mut w = Writer::framed();
         resp.write(&mut w);

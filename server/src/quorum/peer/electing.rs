@@ -182,19 +182,28 @@ pub(crate) async fn look(ctx: &mut Ctx, last_logged: Zxid, current_epoch: i64) -
     if let Some(d) = ctx.election.execute(outs) {
         return Some(d);
     }
-    loop {
+    // readonlymode.enabled: after max(2 s, tickTime) of LOOKING, serve
+    // read-only clients until the election ends (QuorumPeer.run).
+    let ro_at = tokio::time::Instant::now() + ctx.q.tick().max(Duration::from_secs(2));
+    let mut read_only = false;
+    let decided = loop {
         let wait = ctx.election.until_deadline();
+        let ro_pending = ctx.q.read_only_enabled && !read_only;
         tokio::select! {
             n = ctx.election_rx.recv() => {
                 let (from, bytes) = n?;
                 if let Some(d) = ctx.election.receive(from, &bytes) {
-                    return Some(d);
+                    break d;
                 }
             }
             _ = tokio::time::sleep(wait) => {
                 if let Some(d) = ctx.election.tick() {
-                    return Some(d);
+                    break d;
                 }
+            }
+            _ = tokio::time::sleep_until(ro_at), if ro_pending => {
+                read_only = true;
+                ctx.to_core(PeerEvent::ReadOnly).await;
             }
             m = ctx.from_core.recv() => {
                 // Not serving: nothing the pipeline sends matters now (it
@@ -206,5 +215,10 @@ pub(crate) async fn look(ctx: &mut Ctx, last_logged: Zxid, current_epoch: i64) -
                 ctx.early.push((std::time::Instant::now(), s?));
             }
         }
+    };
+    if read_only {
+        // The read-only server stops when the election ends.
+        ctx.to_core(PeerEvent::NotServing).await;
     }
+    Some(decided)
 }
