@@ -518,6 +518,61 @@ fn our_read_only_member_serves_reads_without_a_quorum() {
     assert_eq!(four_letter(port, "isro").unwrap_or_default(), "rw");
 }
 
+/// Sessions are global and the leader alone expires them: a session on a
+/// follower that only pings stays alive well past its timeout (the follower
+/// reports it in its PING replies), and one that goes silent is expired by
+/// the leader and its ephemeral node disappears on every member.
+fn follower_sessions_live_and_expire(kind: Kind) {
+    use std::io::Write;
+    let e = Ensemble::start(&[kind; 3], &[]);
+    let leader = e.leader().expect("a leader");
+    let f = (1..=3).find(|i| *i != leader).unwrap_or(1);
+    let mut live = Client::connect_with(e.member(f).client_port, new_session_request(4_000))
+        .expect("session on a follower");
+    live.create("/live-eph", b"", 1).expect("ephemeral");
+    let mut silent = Client::connect_with(e.member(f).client_port, new_session_request(4_000))
+        .expect("second session");
+    silent.create("/silent-eph", b"", 1).expect("ephemeral");
+    // Ten seconds of pings only (2.5 timeouts) from one; nothing from the other.
+    for _ in 0..20 {
+        live.s
+            .write_all(&request_frame(
+                zkproto::consts::xid::PING,
+                zkproto::consts::op::PING,
+                &[],
+            ))
+            .expect("ping");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut r = Client::connect(e.member(leader).client_port).expect("reader on the leader");
+    sync_root(&mut r);
+    assert!(
+        r.exists("/live-eph", false).is_ok(),
+        "a pinging session on a follower expired\n{}",
+        e.logs()
+    );
+    assert!(
+        r.exists("/silent-eph", false).is_err(),
+        "a silent session was not expired by the leader\n{}",
+        e.logs()
+    );
+    r.close();
+    drop(silent);
+    live.close();
+}
+
+#[test]
+fn apache_follower_sessions_live_and_expire() {
+    if apache_or_skip("apache_follower_sessions_live_and_expire") {
+        follower_sessions_live_and_expire(Kind::Apache);
+    }
+}
+
+#[test]
+fn our_follower_sessions_live_and_expire() {
+    follower_sessions_live_and_expire(Kind::Ours);
+}
+
 /// Our election port against Apache ZooKeeper members: a probe with a sid
 /// above every member keeps the connection it dials; one with a sid below
 /// every member is closed and dialled back at the address it announced.

@@ -149,6 +149,8 @@ struct Member {
     committed_log: VecDeque<(i64, Arc<[u8]>)>,
     /// Logged, not yet committed (a role that ends leaves them on disk).
     tail: std::collections::BTreeMap<i64, Arc<[u8]>>,
+    /// Sessions with traffic since the last report to the leader.
+    touched: HashMap<i64, i32>,
 }
 
 /// A request waiting for its turn on a connection.
@@ -524,6 +526,14 @@ impl Core {
         };
         c.stats.packets_received += 1;
         let sid = c.session_id;
+        let timeout = c.timeout_ms;
+        // A learner reports the sessions that showed life to the leader in
+        // its next PING reply (LearnerSessionTracker's touch table).
+        if c.established {
+            if let Some(m) = self.member.as_mut() {
+                m.touched.insert(sid, timeout);
+            }
+        }
         // Any traffic keeps the session alive.
         if c.established && !self.sessions.touch(sid) {
             // Expired or closing: ZooKeeper answers SESSIONEXPIRED and closes.

@@ -47,6 +47,7 @@ impl Core {
             syncs: VecDeque::new(),
             committed_log: VecDeque::new(),
             tail: Default::default(),
+            touched: HashMap::new(),
         });
         self.serving = false;
         self.mode = Mode::Follower;

@@ -177,19 +177,13 @@ impl Core {
     }
 
     pub(super) fn on_tick(&mut self) {
-        if let Some(m) = &self.member {
+        if let Some(m) = self.member.as_mut() {
             if self.mode != Mode::Leader {
                 // Learners never expire sessions: they report the ones
-                // their clients keep alive to the leader, which decides.
-                if self.serving {
-                    let touches: Vec<(i64, i32)> = self
-                        .session_conn
-                        .keys()
-                        .filter_map(|sid| self.sessions.get(*sid).map(|s| (*sid, s.timeout_ms)))
-                        .collect();
-                    if !touches.is_empty() {
-                        let _ = m.peer.send(PeerMsg::Touches(touches));
-                    }
+                // with traffic since the last report, and the leader decides.
+                let touched = std::mem::take(&mut m.touched);
+                if self.serving && !touched.is_empty() {
+                    let _ = m.peer.send(PeerMsg::Touches(touched.into_iter().collect()));
                 }
                 return;
             }
