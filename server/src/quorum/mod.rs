@@ -9,6 +9,8 @@
 //! - [`cnxmanager`]: the election port (ZooKeeper's `QuorumCnxManager`):
 //!   initial messages, one connection per pair, frames, re-sends.
 //! - [`peer_config`]: `server.N` lines, quorum keys and `myid`, checked.
+//! - [`election`]: Fast Leader Election as a pure state machine (the
+//!   `WorkerReceiver` answers and `lookForLeader`) and its seeded simulation.
 //! - [`zab`]: the leader and learner cores (discovery, sync, broadcast) and
 //!   their seeded simulation.
 //! - [`wire`]: pure byte-exact codecs for election notifications, the election
@@ -21,6 +23,7 @@
 //! drives them in the server and a seeded scheduler drives them in tests.
 
 pub mod cnxmanager;
+pub mod election;
 pub mod peer_config;
 pub mod types;
 pub mod wire;
