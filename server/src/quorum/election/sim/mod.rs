@@ -42,10 +42,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+mod net;
+mod roles;
+
 use super::{vote_beats, Election, ElectionConfig, Output, Timing};
-use crate::quorum::types::{
-    epoch_of, make_zxid, LearnerType, Notification, PeerState, Sid, Vote, Zxid,
-};
+use crate::quorum::types::{make_zxid, LearnerType, Notification, PeerState, Sid, Vote, Zxid};
 
 pub const CHAOS_MS: u64 = 20_000;
 /// Longer than two maximal poll timeouts (60 s), so liveness cannot hide
@@ -87,6 +88,10 @@ struct Member {
     restart_at: Option<u64>,
 }
 
+/// A delivery: (time, seq, from index, to index, link generation); the
+/// notification is in `Sim::payloads` under `seq`.
+type Event = Reverse<(u64, u64, usize, usize, u64)>;
+
 /// Everything a voter ever announced: (state, vote).
 type History = BTreeSet<(i32, Sid, Zxid, i64, i64)>;
 
@@ -101,8 +106,7 @@ struct Sim {
     members: Vec<Member>,
     voters: Vec<Sid>,
     config: Vec<u8>,
-    /// (time, seq, from index, to index, link generation, notification)
-    events: BinaryHeap<Reverse<(u64, u64, usize, usize, u64)>>,
+    events: BinaryHeap<Event>,
     payloads: BTreeMap<u64, Notification>,
     /// Unordered pairs that are cut.
     cut: BTreeSet<(usize, usize)>,
@@ -243,47 +247,6 @@ impl Sim {
         self.members.iter().position(|m| m.sid == sid)
     }
 
-    fn delay(&mut self) -> u64 {
-        if self.calm_seed {
-            self.rng.gen_range(1..=50)
-        } else if self.rng.gen_bool(0.1) {
-            self.rng.gen_range(50..=400)
-        } else {
-            self.rng.gen_range(1..=30)
-        }
-    }
-
-    fn transmit(&mut self, from: usize, to: usize, n: Notification) {
-        self.last_sent.insert((from, to), n.clone());
-        if !self.connected(from, to) {
-            return; // queued in Java; goes out (as last_sent) on reconnection
-        }
-        let d = self.delay();
-        let fifo = self.fifo.entry((from, to)).or_insert(0);
-        let at = (self.now + d).max(*fifo);
-        *fifo = at;
-        let g = *self.gen.get(&(from, to)).unwrap_or(&0);
-        self.seq += 1;
-        self.payloads.insert(self.seq, n);
-        self.events.push(Reverse((at, self.seq, from, to, g)));
-    }
-
-    /// The connection between `a` and `b` dies: messages in flight are lost.
-    fn break_link(&mut self, a: usize, b: usize) {
-        for k in [(a, b), (b, a)] {
-            *self.gen.entry(k).or_insert(0) += 1;
-        }
-    }
-
-    /// The connection comes back: each side re-sends its last message.
-    fn reconnect(&mut self, a: usize, b: usize) {
-        for (x, y) in [(a, b), (b, a)] {
-            if let Some(n) = self.last_sent.get(&(x, y)).cloned() {
-                self.transmit(x, y, n);
-            }
-        }
-    }
-
     fn exec(&mut self, i: usize, outs: Vec<Output>) {
         for o in outs {
             match o {
@@ -373,7 +336,7 @@ impl Sim {
                 .iter()
                 .any(|h| h.0 == PeerState::Leading.wire() && h.1 == vote.leader);
         let by_exact = self.is_quorum(exact);
-        if !by_exact && !(self.is_quorum(naming) && leader_said) {
+        if !(by_exact || (self.is_quorum(naming) && leader_said)) {
             self.fail(format!(
                 "{sid} decided {vote:?} without a quorum announcing it ({exact} exact, {naming} naming, leader LEADING: {leader_said})"
             ));
@@ -422,233 +385,6 @@ impl Sim {
         self.members[i].bad_since = None;
         let outs = self.members[i].core.start_looking(self.now, zxid, epoch);
         self.exec(i, outs);
-    }
-
-    fn crash(&mut self, i: usize) {
-        self.log(format!("{} crashes", self.members[i].sid));
-        self.stats.crashes += 1;
-        for j in 0..self.members.len() {
-            if j != i {
-                self.break_link(i, j);
-                self.last_sent.remove(&(i, j));
-            }
-        }
-        let m = &mut self.members[i];
-        m.role = Role::Down;
-        m.bad_since = None;
-        m.core = Election::new(ElectionConfig {
-            my_sid: m.sid,
-            learner_type: if m.observer {
-                LearnerType::Observer
-            } else {
-                LearnerType::Participant
-            },
-            voters: self.voters.clone(),
-            config: self.config.clone(),
-            timing: Timing::default(),
-        });
-        m.restart_at = Some(self.now + self.rng.gen_range(100..=3000));
-    }
-
-    fn restart(&mut self, i: usize) {
-        self.log(format!("{} starts", self.members[i].sid));
-        self.members[i].restart_at = None;
-        self.members[i].role = Role::Looking;
-        for j in 0..self.members.len() {
-            if j != i && self.connected(i, j) {
-                self.reconnect(i, j);
-            }
-        }
-        self.start(i);
-    }
-
-    fn set_cut(&mut self, cut: BTreeSet<(usize, usize)>) {
-        let old = std::mem::replace(&mut self.cut, cut);
-        for &(a, b) in old.difference(&self.cut.clone()) {
-            if self.connected(a, b) {
-                self.reconnect(a, b);
-            }
-        }
-        for &(a, b) in self.cut.clone().difference(&old) {
-            self.break_link(a, b);
-        }
-    }
-
-    fn chaos(&mut self) {
-        let n = self.members.len();
-        match self.rng.gen_range(0..10) {
-            0..=2 => {
-                let i = self.rng.gen_range(0..n);
-                if self.alive(i) {
-                    self.crash(i);
-                }
-            }
-            3..=4 => {
-                self.stats.partitions += 1;
-                let side: Vec<bool> = (0..n).map(|_| self.rng.gen_bool(0.5)).collect();
-                let mut cut = BTreeSet::new();
-                for a in 0..n {
-                    for b in a + 1..n {
-                        if side[a] != side[b] {
-                            cut.insert((a, b));
-                        }
-                    }
-                }
-                self.log(format!("partition {side:?}"));
-                self.set_cut(cut);
-                self.heal_at = Some(self.now + self.rng.gen_range(200..=5000));
-            }
-            5 => {
-                let a = self.rng.gen_range(0..n);
-                let b = self.rng.gen_range(0..n);
-                if a != b {
-                    let mut cut = self.cut.clone();
-                    cut.insert(pair(a, b));
-                    self.set_cut(cut);
-                    self.heal_at = Some(self.now + self.rng.gen_range(200..=5000));
-                }
-            }
-            _ => self.write(),
-        }
-        self.next_chaos = self.now + self.rng.gen_range(100..=2000);
-    }
-
-    /// An established leader commits a txn on itself and its synced
-    /// followers, so later elections see different zxids.
-    fn write(&mut self) {
-        for l in 0..self.members.len() {
-            let Role::Leading {
-                established: Some(e),
-                ..
-            } = self.members[l].role
-            else {
-                continue;
-            };
-            let old = self.members[l].zxid;
-            let z = if epoch_of(old) == e {
-                old + 1
-            } else {
-                make_zxid(e, 1)
-            };
-            let sid = self.members[l].sid;
-            for j in 0..self.members.len() {
-                let follows = matches!(self.members[j].role, Role::Following { leader, synced: true, .. } if leader == sid);
-                if (j == l || follows) && self.connected(l, j) {
-                    self.members[j].zxid = z;
-                }
-            }
-        }
-    }
-
-    /// Roles: what each needs, establishment, syncing, and giving up.
-    fn roles(&mut self) {
-        for i in 0..self.members.len() {
-            let sid = self.members[i].sid;
-            let ok = match self.members[i].role {
-                Role::Down | Role::Looking => continue,
-                Role::Leading { established, term } => {
-                    let sup: Vec<usize> = (0..self.members.len())
-                        .filter(|&j| {
-                            !self.members[j].observer
-                                && self.connected(i, j)
-                                && (j == i
-                                    || matches!(self.members[j].role, Role::Following { leader, .. } if leader == sid))
-                        })
-                        .collect();
-                    let ok = self.is_quorum(sup.len());
-                    if ok && established.is_none() {
-                        let e = sup
-                            .iter()
-                            .map(|&j| self.members[j].epoch)
-                            .max()
-                            .unwrap_or(0)
-                            + 1;
-                        self.log(format!("{sid} establishes epoch {e}"));
-                        self.stats.established += 1;
-                        self.members[i].role = Role::Leading {
-                            established: Some(e),
-                            term,
-                        };
-                        self.members[i].epoch = e;
-                        self.members[i].core.update_vote_peer_epoch(e);
-                    }
-                    ok
-                }
-                Role::Following {
-                    leader,
-                    synced,
-                    term,
-                } => match self.idx(leader) {
-                    Some(l) if self.connected(i, l) => match self.members[l].role {
-                        Role::Leading {
-                            term: t,
-                            established,
-                        } if term.is_none_or(|mine| mine == t) => {
-                            self.members[i].role = Role::Following {
-                                leader,
-                                synced,
-                                term: Some(t),
-                            };
-                            if let (Some(e), false) = (established, synced) {
-                                let z = self.members[l].zxid;
-                                let m = &mut self.members[i];
-                                m.epoch = e;
-                                m.zxid = z;
-                                m.core.update_vote_peer_epoch(e);
-                                m.role = Role::Following {
-                                    leader,
-                                    synced: true,
-                                    term: Some(t),
-                                };
-                            }
-                            true
-                        }
-                        _ => {
-                            if term.is_some() {
-                                self.lost_leader(i);
-                                continue;
-                            }
-                            false
-                        }
-                    },
-                    _ => {
-                        if term.is_some() {
-                            self.lost_leader(i);
-                            continue;
-                        }
-                        false
-                    }
-                },
-            };
-            let grace = Self::grace(self.members[i].role);
-            match (ok, self.members[i].bad_since) {
-                (true, _) => self.members[i].bad_since = None,
-                (false, None) => self.members[i].bad_since = Some(self.now),
-                (false, Some(t)) if self.now >= t + grace => {
-                    self.log(format!("{sid} gives up {:?}", self.members[i].role));
-                    self.start(i);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// The leadership this follower was connected to ended: Java's follower
-    /// loses its quorum connection and looks again at once.
-    fn lost_leader(&mut self, i: usize) {
-        self.log(format!(
-            "{} lost its leader: {:?}",
-            self.members[i].sid, self.members[i].role
-        ));
-        self.start(i);
-    }
-
-    fn grace(role: Role) -> u64 {
-        if matches!(role, Role::Leading { .. }) {
-            LEAD_GRACE_MS
-        } else {
-            FOLLOW_GRACE_MS
-        }
     }
 
     fn next_time(&self) -> u64 {
@@ -731,35 +467,6 @@ impl Sim {
             }
         }
         self.track_agreement();
-    }
-
-    /// Whether everyone is up and settled on one established leader.
-    fn agreed(&self) -> bool {
-        let Some(l) = self.members.iter().position(|m| {
-            matches!(
-                m.role,
-                Role::Leading {
-                    established: Some(_),
-                    ..
-                }
-            )
-        }) else {
-            return false;
-        };
-        let sid = self.members[l].sid;
-        self.members.iter().enumerate().all(|(j, m)| {
-            j == l
-                || (matches!(m.role, Role::Following { leader, synced: true, .. } if leader == sid)
-                    && self.connected(j, l))
-        })
-    }
-
-    fn track_agreement(&mut self) {
-        match (self.agreed(), self.agreed_since) {
-            (true, None) => self.agreed_since = Some(self.now),
-            (false, Some(_)) => self.agreed_since = None,
-            _ => {}
-        }
     }
 
     fn run_until(&mut self, limit: u64) {
