@@ -9,8 +9,13 @@
 //! - [`cnxmanager`]: the election port (ZooKeeper's `QuorumCnxManager`):
 //!   initial messages, one connection per pair, frames, re-sends.
 //! - [`peer_config`]: `server.N` lines, quorum keys and `myid`, checked.
+//! - [`election`]: Fast Leader Election as a pure state machine (the
+//!   `WorkerReceiver` answers and `lookForLeader`) and its seeded simulation.
 //! - [`zab`]: the leader and learner cores (discovery, sync, broadcast) and
 //!   their seeded simulation.
+//! - [`peer`]: the peer loop that drives them (`QuorumPeer.run`: LOOKING →
+//!   LEADING / FOLLOWING / OBSERVING), the election-port driver and the
+//!   quorum-port transport.
 //! - [`wire`]: pure byte-exact codecs for election notifications, the election
 //!   config text, quorum packets and their payloads (no I/O).
 //!

@@ -9,7 +9,7 @@
 //! ([`Output`]) are notifications to send, the poll-timeout actions, and the
 //! final [`Output::Decided`]. No sockets, clocks, threads or disks inside: a
 //! tokio driver feeds it from the election port (`cnxmanager`) and the seeded
-//! scheduler in [`sim`] feeds it in tests.
+//! scheduler in `sim` (test only) feeds it in tests.
 //!
 //! # Time
 //!
@@ -79,7 +79,7 @@
 //! adopts a better vote B that reaches a quorum with other members
 //! (`tests::split_decision_in_one_epoch_is_possible`). ZAB then refuses the
 //! leader without a quorum of followers and its members look again. What FLE
-//! does guarantee, and what [`sim`] checks:
+//! does guarantee, and what `sim` (test only) checks:
 //! * a decided leader is a voter, the decider is LEADING iff it decided on
 //!   itself, an observer ends OBSERVING;
 //! * every decision is backed by a quorum of voters that announced that vote
@@ -94,6 +94,10 @@
 //!   its members decide on the same leader, a voter of that quorum.
 
 mod core;
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
 
 pub use self::core::Election;
 
