@@ -573,6 +573,60 @@ fn our_follower_sessions_live_and_expire() {
     follower_sessions_live_and_expire(Kind::Ours);
 }
 
+/// The shell on the full connect string: it works through whichever member
+/// it lands on, and after the leader is killed it still does (a dead member
+/// refuses and the client moves on).
+#[test]
+fn zkcli_on_the_full_connect_string() {
+    let zkcli = std::path::Path::new(zkserver_bin()).with_file_name("zkcli");
+    if !zkcli.exists() {
+        if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+            panic!("{} is missing and CI=true", zkcli.display());
+        }
+        eprintln!(
+            "!!!! SKIPPING zkcli_on_the_full_connect_string: build zkcli (cargo build --workspace)"
+        );
+        return;
+    }
+    let run = |cs: &str, script: &str| {
+        let mut child = std::process::Command::new(&zkcli)
+            .args(["-server", cs])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn zkcli");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("zkcli output");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let mut e = Ensemble::start(&[Kind::Ours; 3], &[]);
+    let cs = e.connect_string();
+    let (code, out, err) = run(&cs, "create /cs v1\nget /cs\n");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        (out.contains("Created /cs") || err.contains("Created /cs")) && out.contains("v1"),
+        "{out}{err}"
+    );
+    let leader = e.leader().expect("a leader");
+    e.kill(leader);
+    let next = (1..=3).find(|i| *i != leader).unwrap_or(1);
+    e.wait_all_serving(Duration::from_secs(60));
+    assert_ne!(e.leader(), Some(leader));
+    assert!(matches!(
+        e.member(next).mode().as_str(),
+        "leader" | "follower"
+    ));
+    let (code, out, err) = run(&cs, "set /cs v2\nget /cs\n");
+    assert_eq!(code, Some(0), "after the leader's death: {out}{err}");
+    assert!(out.contains("v2"), "{out}{err}");
+}
+
 /// Our election port against Apache ZooKeeper members: a probe with a sid
 /// above every member keeps the connection it dials; one with a sid below
 /// every member is closed and dialled back at the address it announced.

@@ -100,6 +100,9 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
     let mut tick = tokio::time::interval(ctx.half_tick());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sync_kind: Option<i32> = None;
+    // Txns applied by the sync, for the log line at UPTODATE.
+    let mut synced_txns = 0usize;
+    let mut serving = false;
     loop {
         tokio::select! {
             ev = ev_rx.recv() => match ev {
@@ -197,10 +200,16 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
                         return RoleEnd::Abandoned(err);
                     }
                 }
-                Output::Commit { zxid, txn } => ctx.to_core(PeerEvent::Commit { zxid, txn }).await,
+                Output::Commit { zxid, txn } => {
+                    if !serving {
+                        synced_txns += 1;
+                    }
+                    ctx.to_core(PeerEvent::Commit { zxid, txn }).await
+                }
                 Output::StartServing => {
+                    serving = true;
                     info!(
-                        "{}: synced with leader {leader_sid} by {} in {} ms (epoch {}); serving",
+                        "{}: synced with leader {leader_sid} by {} ({synced_txns} txns) in {} ms (epoch {}); serving",
                         mode.name(),
                         match sync_kind {
                             Some(packet::SNAP) => "SNAP",

@@ -160,6 +160,14 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
         for out in leader.take_outputs() {
             match out {
                 Output::Send { to, pkt } => {
+                    if matches!(pkt.kind, packet::DIFF | packet::TRUNC) {
+                        info!(
+                            "learner {:?} (connection {to}): {} at 0x{:x}",
+                            leader.learner_sid(to),
+                            packet::name(pkt.kind),
+                            pkt.zxid
+                        );
+                    }
                     if let Some(l) = links.get(&to) {
                         l.send(&pkt);
                     }
