@@ -208,109 +208,205 @@ fn read_epoch(dir: &std::path::Path, name: &str) -> Option<String> {
     std::fs::read_to_string(dir.join("version-2").join(name)).ok()
 }
 
+/// The test plays sids 2 and 3 of a 3-member ensemble whose only real
+/// member is our member 1: 3 claims LEADING and 2 FOLLOWING 3 on the
+/// election port (a quorum for 3), and 3's quorum port is the test's.
+struct ScriptedLeader {
+    e: Ensemble,
+    quorum: TcpListener,
+    rt: tokio::runtime::Runtime,
+    fakes: Vec<(
+        zkserver::quorum::types::PeerState,
+        zkserver::quorum::cnxmanager::CnxManager,
+        tokio::sync::mpsc::Receiver<(i64, Vec<u8>)>,
+    )>,
+    config: String,
+}
+
+impl ScriptedLeader {
+    fn start() -> ScriptedLeader {
+        use std::collections::HashMap;
+        use zkserver::quorum::cnxmanager::{CnxConfig, CnxManager};
+        use zkserver::quorum::types::PeerState;
+        let mut e = Ensemble::configure(&[Kind::Ours; 3], &[], "");
+        // The fake leader's quorum port, bound before member 1 looks for it.
+        let quorum =
+            TcpListener::bind(("127.0.0.1", e.member(3).quorum_port)).expect("bind quorum");
+        quorum.set_nonblocking(true).unwrap();
+        let config: String = e
+            .members
+            .iter()
+            .map(|m| {
+                format!(
+                    "server.{}=127.0.0.1:{}:{}:participant\n",
+                    m.id, m.quorum_port, m.election_port
+                )
+            })
+            .collect::<String>()
+            + "version=0";
+        e.start_member(1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let peers: HashMap<i64, String> = e
+            .members
+            .iter()
+            .map(|m| (m.id as i64, format!("127.0.0.1:{}", m.election_port)))
+            .collect();
+        let fakes = rt.block_on(async {
+            let mut v = Vec::new();
+            for (sid, state) in [(2i64, PeerState::Following), (3, PeerState::Leading)] {
+                let port = e.member(sid as u64).election_port;
+                let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let (cnx, rx) = CnxManager::start(
+                    CnxConfig {
+                        my_sid: sid,
+                        my_address: format!("127.0.0.1:{port}"),
+                        bind_ip: Some("127.0.0.1".parse().unwrap()),
+                        peers: peers.clone(),
+                        connect_timeout: Duration::from_secs(5),
+                        initial_timeout: Duration::from_secs(5),
+                    },
+                    l,
+                );
+                v.push((state, cnx, rx));
+            }
+            v
+        });
+        ScriptedLeader {
+            e,
+            quorum,
+            rt,
+            fakes,
+            config,
+        }
+    }
+
+    /// Answers member 1's LOOKING votes (leader 3 at `peer_epoch`) until it
+    /// dials 3's quorum port; returns that connection.
+    fn wait_for_follower(&mut self, peer_epoch: i64) -> Peer {
+        use zkserver::quorum::types::{Notification, Vote};
+        use zkserver::quorum::wire::notification::encode_notification;
+        let config = self.config.clone();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let quorum = &self.quorum;
+        let fakes = &mut self.fakes;
+        let e = &self.e;
+        let stream = self.rt.block_on(async {
+            loop {
+                assert!(
+                    Instant::now() < deadline,
+                    "member 1 never dialled the leader\n{}",
+                    e.logs()
+                );
+                if let Ok((s, _)) = quorum.accept() {
+                    return s;
+                }
+                for (state, cnx, rx) in fakes.iter_mut() {
+                    while let Ok((from, payload)) = rx.try_recv() {
+                        if from == 1 && payload.len() >= 28 {
+                            let ee = i64::from_be_bytes(payload[20..28].try_into().unwrap());
+                            cnx.send(
+                                1,
+                                encode_notification(&Notification {
+                                    state: *state,
+                                    vote: Vote {
+                                        leader: 3,
+                                        zxid: 0,
+                                        election_epoch: ee,
+                                        peer_epoch,
+                                    },
+                                    version: 2,
+                                    config: config.clone().into_bytes(),
+                                }),
+                            );
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        stream.set_nonblocking(false).unwrap();
+        Peer::new(stream)
+    }
+
+    fn srvr(&self) -> String {
+        four_letter(self.e.member(1).client_port, "srvr").unwrap_or_default()
+    }
+
+    fn logged(&self) -> Vec<i64> {
+        zkserver::storage::txnlog::read_log(&self.e.member(1).data_dir().join("version-2"), 0)
+            .expect("the txn log")
+            .map(|t| t.expect("entry").entry.header.zxid)
+            .collect()
+    }
+
+    /// Discovery up to the ACKEPOCH, which is returned.
+    fn discovery(&mut self, p: &mut Peer, epoch: i64) -> QuorumPacket {
+        let fi = p.next();
+        assert_eq!(fi.kind, packet::FOLLOWERINFO, "{fi:?}");
+        p.send(&QuorumPacket::with_data(
+            packet::LEADERINFO,
+            epoch << 32,
+            int(0x10000),
+        ));
+        let ack_epoch = p.next();
+        assert_eq!(ack_epoch.kind, packet::ACKEPOCH, "{ack_epoch:?}");
+        let data = self.e.member(1).data_dir();
+        assert_eq!(
+            read_epoch(&data, "acceptedEpoch").as_deref(),
+            Some(epoch.to_string().as_str()),
+            "acceptedEpoch is on disk before ACKEPOCH (no newline)"
+        );
+        ack_epoch
+    }
+
+    /// NEWLEADER / ACK (after currentEpoch is on disk) / UPTODATE / ACK.
+    fn finish_sync(&mut self, p: &mut Peer, epoch: i64) {
+        p.send(&QuorumPacket::with_data(
+            packet::NEWLEADER,
+            epoch << 32,
+            self.config.clone().into_bytes(),
+        ));
+        let ack = p.next();
+        assert_eq!((ack.kind, ack.zxid), (packet::ACK, epoch << 32), "{ack:?}");
+        assert_eq!(
+            read_epoch(&self.e.member(1).data_dir(), "currentEpoch").as_deref(),
+            Some(epoch.to_string().as_str()),
+            "currentEpoch is on disk before the NEWLEADER ACK"
+        );
+        p.send(&QuorumPacket::bare(packet::UPTODATE, -1));
+        let ack = p.next();
+        assert_eq!((ack.kind, ack.zxid), (packet::ACK, epoch << 32), "{ack:?}");
+        self.e.wait_mode(1, "follower", Duration::from_secs(20));
+    }
+}
+
+impl Drop for ScriptedLeader {
+    fn drop(&mut self) {
+        for (_, cnx, _) in &self.fakes {
+            cnx.shutdown();
+        }
+    }
+}
+
 /// The test is the leader (sid 3, with sid 2's FOLLOWING vote to make a
 /// quorum) and our member 1 follows it: FOLLOWERINFO, LEADERINFO, ACKEPOCH
 /// after acceptedEpoch is on disk, DIFF with a txn, NEWLEADER, ACK only
 /// after currentEpoch is on disk, UPTODATE, then live PROPOSAL / ACK /
-/// COMMIT, and the txns visible to a client of member 1.
+/// COMMIT. Then the leader "dies" with a proposal that never committed and
+/// comes back in epoch 2 with TRUNC: the follower cuts its log and the
+/// txn never appears.
 #[test]
-fn our_follower_follows_a_scripted_leader() {
-    use std::collections::HashMap;
-    use zkserver::quorum::cnxmanager::{CnxConfig, CnxManager};
-    use zkserver::quorum::types::{Notification, PeerState, Vote};
-    use zkserver::quorum::wire::notification::encode_notification;
-
-    let mut e = Ensemble::configure(&[Kind::Ours; 3], &[], "");
-    // The fake leader's quorum port, bound before member 1 looks for it.
-    let quorum = TcpListener::bind(("127.0.0.1", e.member(3).quorum_port)).expect("bind quorum");
-    let config: String = e
-        .members
-        .iter()
-        .map(|m| {
-            format!(
-                "server.{}=127.0.0.1:{}:{}:participant\n",
-                m.id, m.quorum_port, m.election_port
-            )
-        })
-        .collect::<String>()
-        + "version=0";
-    e.start_member(1);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let peers: HashMap<i64, String> = e
-        .members
-        .iter()
-        .map(|m| (m.id as i64, format!("127.0.0.1:{}", m.election_port)))
-        .collect();
-    // Sids 2 (FOLLOWING 3) and 3 (LEADING) on the election port.
-    let fakes: Vec<_> = rt.block_on(async {
-        let mut v = Vec::new();
-        for (sid, state) in [(2i64, PeerState::Following), (3, PeerState::Leading)] {
-            let l =
-                tokio::net::TcpListener::bind(("127.0.0.1", e.member(sid as u64).election_port))
-                    .await
-                    .unwrap();
-            let (cnx, rx) = CnxManager::start(
-                CnxConfig {
-                    my_sid: sid,
-                    my_address: format!("127.0.0.1:{}", e.member(sid as u64).election_port),
-                    bind_ip: Some("127.0.0.1".parse().unwrap()),
-                    peers: peers.clone(),
-                    connect_timeout: Duration::from_secs(5),
-                    initial_timeout: Duration::from_secs(5),
-                },
-                l,
-            );
-            v.push((sid, state, cnx, rx));
-        }
-        v
-    });
-    let answer = |state: PeerState, election_epoch: i64| {
-        encode_notification(&Notification {
-            state,
-            vote: Vote {
-                leader: 3,
-                zxid: 0,
-                election_epoch,
-                peer_epoch: 1,
-            },
-            version: 2,
-            config: config.clone().into_bytes(),
-        })
-    };
-    // Answer member 1's LOOKING votes until it dials the leader.
-    quorum.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut fakes = fakes;
-    let stream = rt.block_on(async {
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "member 1 never dialled the leader\n{}",
-                e.logs()
-            );
-            if let Ok((s, _)) = quorum.accept() {
-                return s;
-            }
-            for (_, state, cnx, rx) in fakes.iter_mut() {
-                while let Ok((from, payload)) = rx.try_recv() {
-                    if from == 1 && payload.len() >= 28 {
-                        let ee = i64::from_be_bytes(payload[20..28].try_into().unwrap());
-                        cnx.send(1, answer(*state, ee));
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    stream.set_nonblocking(false).unwrap();
-    let data = e.member(1).data_dir();
-    let mut p = Peer::new(stream);
+fn our_follower_follows_a_scripted_leader_then_truncates() {
+    let mut l = ScriptedLeader::start();
+    let mut p = l.wait_for_follower(1);
+    // FOLLOWERINFO exactly as the capture shows it (sid 1, protocol 0x10000).
     let (fi, raw) = p.next_raw();
     assert_eq!(fi.kind, packet::FOLLOWERINFO);
-    // 0000000b 0000000000000000 00000014 <sid 1> 00010000 <cfgver 0> ffffffff
     assert_eq!(
         hex(&raw),
         [
@@ -338,7 +434,7 @@ fn our_follower_follows_a_scripted_leader() {
         "its currentEpoch"
     );
     assert_eq!(
-        read_epoch(&data, "acceptedEpoch").as_deref(),
+        read_epoch(&l.e.member(1).data_dir(), "acceptedEpoch").as_deref(),
         Some("1"),
         "acceptedEpoch is on disk before ACKEPOCH (no newline)"
     );
@@ -350,24 +446,8 @@ fn our_follower_follows_a_scripted_leader() {
         create_txn(z1, "/scripted"),
     ));
     p.send(&QuorumPacket::bare(packet::COMMIT, z1));
-    p.send(&QuorumPacket::with_data(
-        packet::NEWLEADER,
-        1 << 32,
-        config.clone().into_bytes(),
-    ));
-    let ack = p.next();
-    assert_eq!((ack.kind, ack.zxid), (packet::ACK, 1 << 32), "{ack:?}");
-    assert_eq!(
-        read_epoch(&data, "currentEpoch").as_deref(),
-        Some("1"),
-        "currentEpoch is on disk before the NEWLEADER ACK"
-    );
-    p.send(&QuorumPacket::bare(packet::UPTODATE, -1));
-    let ack = p.next();
-    assert_eq!((ack.kind, ack.zxid), (packet::ACK, 1 << 32), "{ack:?}");
-    e.wait_mode(1, "follower", Duration::from_secs(20));
-    let srvr = |e: &Ensemble| four_letter(e.member(1).client_port, "srvr").unwrap_or_default();
-    let s = srvr(&e);
+    l.finish_sync(&mut p, 1);
+    let s = l.srvr();
     assert!(
         s.contains(&format!("Zxid: 0x{z1:x}")) && s.contains("Node count: 6"),
         "the DIFF txn was applied: {s}"
@@ -390,26 +470,47 @@ fn our_follower_follows_a_scripted_leader() {
     };
     assert_eq!(ack.zxid, z2, "{ack:?}");
     assert!(
-        srvr(&e).contains("Node count: 6"),
+        l.srvr().contains("Node count: 6"),
         "not applied before COMMIT"
     );
     p.send(&QuorumPacket::bare(packet::COMMIT, z2));
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !srvr(&e).contains("Node count: 7") {
+    while !l.srvr().contains("Node count: 7") {
         assert!(
             Instant::now() < deadline,
             "COMMIT was not applied: {}",
-            srvr(&e)
+            l.srvr()
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The log on disk holds both txns, as ZooKeeper's own tools read it.
-    let logged: Vec<i64> = zkserver::storage::txnlog::read_log(&data.join("version-2"), 0)
-        .expect("the txn log")
-        .map(|t| t.expect("entry").entry.header.zxid)
-        .collect();
-    assert_eq!(logged, vec![z1, z2]);
-    for (_, _, cnx, _) in &fakes {
-        cnx.shutdown();
-    }
+    assert_eq!(l.logged(), vec![z1, z2], "both txns are in the log");
+    // A proposal that never commits, then the leader goes away.
+    let z3 = z2 + 1;
+    p.send(&QuorumPacket::with_data(
+        packet::PROPOSAL,
+        z3,
+        create_txn(z3, "/never"),
+    ));
+    let ack = p.next();
+    assert_eq!((ack.kind, ack.zxid), (packet::ACK, z3), "{ack:?}");
+    assert_eq!(l.logged(), vec![z1, z2, z3], "acked means logged");
+    drop(p);
+    l.e.wait_mode(1, "not serving", Duration::from_secs(20));
+    // Epoch 2's leader never had z3: TRUNC to z2.
+    let mut p = l.wait_for_follower(1);
+    let ack_epoch = l.discovery(&mut p, 2);
+    assert_eq!(
+        ack_epoch.zxid, z3,
+        "ACKEPOCH carries the last *logged* zxid"
+    );
+    assert_eq!(
+        ack_epoch.data.as_deref(),
+        Some(&int(1)[..]),
+        "currentEpoch 1"
+    );
+    p.send(&QuorumPacket::bare(packet::TRUNC, z2));
+    l.finish_sync(&mut p, 2);
+    assert_eq!(l.logged(), vec![z1, z2], "the log was truncated to z2");
+    let s = l.srvr();
+    assert!(s.contains("Node count: 7"), "/never was not applied: {s}");
 }
