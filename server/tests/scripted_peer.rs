@@ -208,6 +208,14 @@ fn read_epoch(dir: &std::path::Path, name: &str) -> Option<String> {
     std::fs::read_to_string(dir.join("version-2").join(name)).ok()
 }
 
+/// One election-port identity the test plays: its state, its connection
+/// manager and the frames it receives.
+type Fake = (
+    zkserver::quorum::types::PeerState,
+    zkserver::quorum::cnxmanager::CnxManager,
+    tokio::sync::mpsc::Receiver<(i64, Vec<u8>)>,
+);
+
 /// The test plays sids 2 and 3 of a 3-member ensemble whose only real
 /// member is our member 1: 3 claims LEADING and 2 FOLLOWING 3 on the
 /// election port (a quorum for 3), and 3's quorum port is the test's.
@@ -215,11 +223,7 @@ struct ScriptedLeader {
     e: Ensemble,
     quorum: TcpListener,
     rt: tokio::runtime::Runtime,
-    fakes: Vec<(
-        zkserver::quorum::types::PeerState,
-        zkserver::quorum::cnxmanager::CnxManager,
-        tokio::sync::mpsc::Receiver<(i64, Vec<u8>)>,
-    )>,
+    fakes: Vec<Fake>,
     config: String,
 }
 
