@@ -231,12 +231,26 @@ fn our_minority_refuses_clients() {
 /// Catching up a member that was down: a few txns behind (DIFF), and with
 /// its dataDir wiped (SNAP); either way it ends with every write.
 fn catch_up_after_downtime(kind: Kind) {
-    let mut e = Ensemble::start(&[kind; 3], &[]);
+    // Frequent snapshots of a tree with one big node: a snapshot is then
+    // large next to a few hundred small txns, which is when a leader
+    // streams them from its txn log rather than sending SNAP
+    // (`calculateTxnLogSizeLimit`: a third of the newest snapshot).
+    let mut e = Ensemble::configure(&[kind; 3], &[], "snapCount=100\n");
+    for id in 1..=3 {
+        e.start_member(id);
+    }
+    e.wait_all_serving(Duration::from_secs(60));
     let leader = e.leader().expect("a leader");
     let lagger = if leader == 1 { 2 } else { 1 };
-    e.kill(lagger);
     let writer_id = (1..=3).find(|i| *i != lagger).unwrap_or(3);
     let mut c = Client::connect(e.member(writer_id).client_port).expect("session");
+    c.create("/big", &vec![b'b'; 600 * 1024], 0)
+        .expect("a big node");
+    for i in 0..120 {
+        c.create(&format!("/fill{i}"), b"f", 0)
+            .expect("writes until a snapshot");
+    }
+    e.kill(lagger);
     for i in 0..5 {
         c.create(&format!("/diff{i}"), b"d", 0)
             .expect("write while one is down");
@@ -250,6 +264,29 @@ fn catch_up_after_downtime(kind: Kind) {
             .unwrap_or_else(|err| panic!("/diff{i} on the restarted member: {err}\n{}", e.logs()));
     }
     r.close();
+    // Further behind than the leader's in-memory committed log (500 txns):
+    // the leader streams the rest from its txn log (on-disk DIFF).
+    e.kill(lagger);
+    for i in 0..600 {
+        c.create(&format!("/far{i}"), b"f", 0)
+            .expect("write while one is down");
+    }
+    e.start_member(lagger);
+    e.wait_mode(lagger, "follower", Duration::from_secs(60));
+    let mut r = Client::connect(e.member(lagger).client_port).expect("session on the lagger");
+    sync_root(&mut r);
+    for i in [0, 299, 599] {
+        r.get_data(&format!("/far{i}"), false)
+            .unwrap_or_else(|err| panic!("/far{i} on the restarted member: {err}\n{}", e.logs()));
+    }
+    r.close();
+    if kind == Kind::Ours {
+        let log = e.member(leader).log();
+        assert!(
+            log.contains("txns from the log"),
+            "the leader sent an on-disk DIFF:\n{log}"
+        );
+    }
     // Wiped: it gets the whole tree.
     e.kill(lagger);
     let data = e.member(lagger).data_dir();

@@ -151,6 +151,19 @@ fn snapshot_threshold(snap_count: u64) -> u64 {
 }
 
 impl FileSink {
+    /// SyncRequestProcessor's count: once past the randomized threshold,
+    /// the next commit rolls the log and a snapshot is taken.
+    fn count_for_snapshot(&mut self) {
+        self.since_snapshot += 1;
+        if self.since_snapshot > self.threshold {
+            // The next file starts after this commit; the snapshot is taken
+            // of the tree as it is when the pipeline gets the request.
+            self.since_snapshot = 0;
+            self.threshold = snapshot_threshold(self.snap_count);
+            self.snapshot_due = true;
+        }
+    }
+
     pub fn new(writer: TxnLogWriter, snap_count: u64) -> FileSink {
         FileSink {
             writer,
@@ -165,20 +178,13 @@ impl FileSink {
 impl LogSink for FileSink {
     fn append(&mut self, e: &TxnEntry) -> io::Result<()> {
         self.writer.append(e)?;
-        self.since_snapshot += 1;
-        if self.since_snapshot > self.threshold {
-            // The next file starts after this commit; the snapshot is taken
-            // of the tree as it is when the pipeline gets the request.
-            self.since_snapshot = 0;
-            self.threshold = snapshot_threshold(self.snap_count);
-            self.snapshot_due = true;
-        }
+        self.count_for_snapshot();
         Ok(())
     }
 
     fn append_raw(&mut self, txn: &[u8]) -> io::Result<()> {
         self.writer.append_raw(txn)?;
-        self.since_snapshot += 1;
+        self.count_for_snapshot();
         Ok(())
     }
 

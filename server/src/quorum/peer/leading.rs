@@ -24,6 +24,36 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
         return RoleEnd::Shutdown;
     };
     let (accepted_epoch, current_epoch) = ctx.epochs(state.last_logged());
+    // The committed txns still in the on-disk log: a learner further behind
+    // than the in-memory committed log gets them by DIFF, not SNAP.
+    let dir = crate::storage::datadir::version_dir(&ctx.cfg.data_dir);
+    let log_dir = crate::storage::datadir::version_dir(ctx.cfg.log_dir());
+    let upto = state.last_zxid;
+    let history = match tokio::task::spawn_blocking(move || {
+        super::transport::disk_history(&dir, &log_dir, upto, DEFAULT_COMMIT_LOG_COUNT)
+    })
+    .await
+    {
+        Ok(Ok(h)) => Some(h),
+        Ok(Err(e)) => {
+            warn!("indexing the txn log for DIFF: {e}; learners behind the committed log get SNAP");
+            None
+        }
+        Err(_) => None,
+    };
+    let (disk_log, disk_size_limit, recent) = match history {
+        Some(h) => (h.index, h.size_limit, h.recent),
+        None => (Vec::new(), None, Vec::new()),
+    };
+    // The committed log: what this process committed, or (after a restart,
+    // or when the log knows more) the newest committed txns on disk.
+    let committed_log = if recent.last().map(|r| r.0) >= state.committed_log.last().map(|c| c.0)
+        && recent.len() >= state.committed_log.len()
+    {
+        recent
+    } else {
+        state.committed_log
+    };
     let cfg = LeaderConfig {
         me: ctx.q.my_id,
         voters: ctx.q.voters(),
@@ -31,10 +61,11 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
         accepted_epoch,
         current_epoch,
         last_committed: state.last_zxid,
-        committed_log: state.committed_log,
+        committed_log,
         tail: state.tail.clone(),
-        disk_log: Vec::new(),
-        disk_size_limit: None,
+        disk_log,
+        disk_size_limit,
+        txn_log_sync: true,
         commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
         limits: ctx.limits(),
         config_text: ctx.config_text(),
@@ -77,6 +108,10 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                     Ok(l) => {
                         info!("learner connection {id} from {peer}");
                         links.insert(id, l);
+                        // The limit follows the newest snapshot, as Java's
+                        // is computed per sync.
+                        let snap_dir = crate::storage::datadir::version_dir(&ctx.cfg.data_dir);
+                        leader.set_disk_size_limit(super::transport::disk_size_limit(&snap_dir));
                         leader.connected(id);
                     }
                     Err(e) => warn!("learner connection from {peer}: {e}"),

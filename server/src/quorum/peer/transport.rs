@@ -232,11 +232,67 @@ pub fn send_committed_range(
         link.send(&QuorumPacket {
             kind: packet::PROPOSAL,
             zxid: z,
-            data: Some(crate::quorum::wire::payload::proposal_data(&t.entry)),
+            // The bytes exactly as logged, which is what PROPOSAL carries.
+            data: Some(t.raw),
             auth: None,
         });
         link.send(&QuorumPacket::bare(packet::COMMIT, z));
         n += 1;
     }
     Ok(n)
+}
+
+/// What a new leader learns from its txn log: the on-disk index it offers
+/// for DIFF, the newest committed txns (its committed log, as
+/// `ZKDatabase.loadDataBase` fills it), and the size limit above which SNAP
+/// is cheaper.
+pub struct DiskHistory {
+    /// (zxid, size) of every txn in the log up to the applied zxid.
+    pub index: Vec<(Zxid, u64)>,
+    /// The newest `keep` of them with their bytes.
+    pub recent: Vec<(Zxid, std::sync::Arc<[u8]>)>,
+    /// `ZKDatabase.calculateTxnLogSizeLimit`: a third of the newest
+    /// snapshot's size (`zookeeper.snapshotSizeFactor` 0.33).
+    pub size_limit: Option<u64>,
+}
+
+/// Reads [`DiskHistory`] for txns up to `upto` (everything replayed at
+/// start is committed; a logged tail after it is not).
+pub fn disk_history(
+    snap_dir: &std::path::Path,
+    log_dir: &std::path::Path,
+    upto: Zxid,
+    keep: usize,
+) -> io::Result<DiskHistory> {
+    let mut index = Vec::new();
+    let mut recent = std::collections::VecDeque::new();
+    for t in crate::storage::txnlog::read_log(log_dir, -1)? {
+        let t = t?;
+        let z = t.entry.header.zxid;
+        if z > upto {
+            break;
+        }
+        if index.last().is_none_or(|l: &(Zxid, u64)| l.0 < z) {
+            index.push((z, t.raw.len() as u64));
+            recent.push_back((z, std::sync::Arc::from(t.raw)));
+            if recent.len() > keep {
+                recent.pop_front();
+            }
+        }
+    }
+    Ok(DiskHistory {
+        index,
+        recent: recent.into_iter().collect(),
+        size_limit: disk_size_limit(snap_dir),
+    })
+}
+
+/// `ZKDatabase.calculateTxnLogSizeLimit`: a third of the newest snapshot's
+/// size (`zookeeper.snapshotSizeFactor` 0.33); `None` without a snapshot.
+pub fn disk_size_limit(snap_dir: &std::path::Path) -> Option<u64> {
+    crate::storage::datadir::list_snapshots(snap_dir)
+        .ok()?
+        .last()
+        .and_then(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len() / 3)
 }

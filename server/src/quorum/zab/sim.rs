@@ -437,6 +437,7 @@ impl Sim {
                 .map(|e| (e.0, e.1.len() as u64))
                 .collect(),
             disk_size_limit: None,
+            txn_log_sync: false,
             commit_log_count: n,
             limits: LIMITS,
             config_text: b"version=0".to_vec(),

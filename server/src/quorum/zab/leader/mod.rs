@@ -53,6 +53,12 @@ pub struct LeaderConfig {
     /// `ZKDatabase.calculateTxnLogSizeLimit`: on-disk DIFF only if the txns
     /// to stream total at most this; `None` means no limit.
     pub disk_size_limit: Option<u64>,
+    /// Whether every txn this leader commits joins the disk index at once
+    /// (the driver's log holds it: the leader counts its own ACK only once
+    /// it is durable), so on-disk DIFF reaches the committed log without a
+    /// gap. When false, entries join the index only as they leave the
+    /// in-memory committed log.
+    pub txn_log_sync: bool,
     /// `zookeeper.commitLogCount`, 500 by default.
     pub commit_log_count: usize,
     pub limits: Limits,
@@ -134,6 +140,7 @@ pub struct Leader {
     commit_log_count: usize,
     disk_log: Vec<(Zxid, u64)>,
     disk_size_limit: Option<u64>,
+    txn_log_sync: bool,
     /// `leaderStateSummary`: (currentEpoch, lastLoggedZxid) at start.
     summary: (i64, Zxid),
 
@@ -196,6 +203,7 @@ impl Leader {
             commit_log_count: cfg.commit_log_count.max(1),
             disk_log: cfg.disk_log,
             disk_size_limit: cfg.disk_size_limit,
+            txn_log_sync: cfg.txn_log_sync,
             summary: (cfg.current_epoch, last_logged),
             phase: Phase::Discovery,
             now: 0,
@@ -259,6 +267,12 @@ impl Leader {
     }
 
     /// Sids of learners that got UPTODATE (for mntr's synced counts).
+    /// Replaces the on-disk DIFF size limit (`calculateTxnLogSizeLimit`
+    /// follows the newest snapshot, which the driver knows).
+    pub fn set_disk_size_limit(&mut self, limit: Option<u64>) {
+        self.disk_size_limit = limit;
+    }
+
     /// Learner connections the leader knows (any phase).
     pub fn learner_count(&self) -> usize {
         self.peers.len()
@@ -579,6 +593,9 @@ impl Leader {
     /// Appends to the in-memory committed log, spilling the oldest entry to
     /// the disk index (it is durable: the leader acked it).
     fn push_committed(&mut self, zxid: Zxid, txn: Txn) {
+        if self.txn_log_sync && self.disk_log.last().is_none_or(|d| d.0 < zxid) {
+            self.disk_log.push((zxid, txn.len() as u64));
+        }
         self.committed_log.push_back((zxid, txn));
         while self.committed_log.len() > self.commit_log_count {
             if let Some((z, t)) = self.committed_log.pop_front() {

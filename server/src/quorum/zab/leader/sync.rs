@@ -165,8 +165,15 @@ impl Leader {
         need_op: &mut bool,
         items: &mut Vec<Item>,
     ) -> Option<Zxid> {
-        let start = self.disk_log.binary_search_by_key(&peer, |d| d.0).ok()?;
-        let after = &self.disk_log[start + 1..];
+        // Java positions the log iterator at the peer's zxid; a peer that
+        // saw only the start of an epoch (counter 0, never a txn) resumes
+        // at the first txn after it (`isPeerNewEpochZxid`).
+        let start = match self.disk_log.binary_search_by_key(&peer, |d| d.0) {
+            Ok(i) => i + 1,
+            Err(i) if counter_of(peer) == 0 => i,
+            Err(_) => return None,
+        };
+        let after = &self.disk_log[start..];
         if let Some(limit) = self.disk_size_limit {
             let size: u64 = after.iter().map(|d| d.1).sum();
             if size > limit {

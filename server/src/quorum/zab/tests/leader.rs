@@ -17,6 +17,7 @@ fn cfg(me: i64, voters: &[i64]) -> LeaderConfig {
         tail: vec![],
         disk_log: vec![],
         disk_size_limit: None,
+        txn_log_sync: false,
         commit_log_count: 500,
         limits: LIMITS,
         config_text: b"server.1=a\nversion=0".to_vec(),
@@ -285,6 +286,7 @@ fn snap_when_behind_or_across_epochs() {
     let o = sync_one(
         LeaderConfig {
             disk_size_limit: Some(15),
+            txn_log_sync: false,
             ..c
         },
         z(2),
