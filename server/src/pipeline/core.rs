@@ -711,7 +711,6 @@ impl Core {
                 self.send(conn, f);
                 return;
             }
-            let time = now_ms();
             // Borrowed out of the connection for the prepare stage (and put
             // back below) rather than copied per request.
             let auth = self
@@ -719,54 +718,20 @@ impl Core {
                 .get_mut(&conn)
                 .map(|c| std::mem::take(&mut c.auth))
                 .unwrap_or_default();
-            let mut prep = Prep {
-                tree: &self.tree,
-                out: &mut self.outstanding,
-                skip_acl: self.cfg.skip_acl,
-                reconfig_enabled: self.cfg.reconfig_enabled,
-                zxid: self.last_zxid + 1,
-                time,
-            };
-            let txn = prep.prepare(
-                &req,
-                &Caller {
-                    session_id: sid,
-                    auth: &auth,
-                },
-            );
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.auth = auth;
-            }
-            // A multi's per-op results follow the logged sub-transactions.
-            let sub_ops = match &txn {
-                Txn::Multi(txns) => txns.iter().map(|t| t.op_type()).collect(),
-                _ => Vec::new(),
-            };
-            let op_type = match &txn {
-                Txn::Error(_) => op::ERROR,
-                t => t.op_type(),
-            };
-            let hdr = TxnHeader {
-                client_id: sid,
-                cxid: q.xid,
-                zxid: 0,
-                time,
-                op_type,
-            };
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.pending_writes += 1;
             }
-            self.submit(
-                hdr,
-                txn,
-                Some(Origin {
-                    conn,
-                    xid: q.xid,
-                    op: q.op,
-                    sub_ops,
-                    received: q.received,
-                }),
-            );
+            let origin = Origin {
+                conn,
+                xid: q.xid,
+                op: q.op,
+                sub_ops: Vec::new(),
+                received: q.received,
+            };
+            self.prepare_and_submit(sid, q.xid, &req, &auth, Some(origin));
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.auth = auth;
+            }
             return;
         }
         if is_read_op(q.op) {

@@ -4,6 +4,74 @@
 use super::*;
 
 impl Core {
+    /// The prepare stage as configured, numbering the next txn.
+    fn prep_stage(&mut self, time: i64) -> Prep<'_> {
+        Prep {
+            tree: &self.tree,
+            out: &mut self.outstanding,
+            skip_acl: self.cfg.skip_acl,
+            reconfig_enabled: self.cfg.reconfig_enabled,
+            zxid: self.last_zxid + 1,
+            time,
+        }
+    }
+
+    /// The prepare stage for one write of session `sid` (a local client's,
+    /// or one a learner forwarded): the txn, its header, then [`submit`].
+    /// A failed prepare is an error txn, logged and answered like any other.
+    ///
+    /// [`submit`]: Core::submit
+    pub(super) fn prepare_and_submit(
+        &mut self,
+        sid: i64,
+        cxid: i32,
+        req: &WriteRequest,
+        auth: &[Id],
+        mut origin: Option<Origin>,
+    ) {
+        let time = now_ms();
+        let mut prep = self.prep_stage(time);
+        let txn = prep.prepare(
+            req,
+            &Caller {
+                session_id: sid,
+                auth,
+            },
+        );
+        // A multi's per-op results follow the logged sub-transactions.
+        if let (Some(o), Txn::Multi(txns)) = (origin.as_mut(), &txn) {
+            o.sub_ops = txns.iter().map(|t| t.op_type()).collect();
+        }
+        let op_type = match &txn {
+            Txn::Error(_) => op::ERROR,
+            t => t.op_type(),
+        };
+        let hdr = TxnHeader {
+            client_id: sid,
+            cxid,
+            zxid: 0,
+            time,
+            op_type,
+        };
+        self.submit(hdr, txn, origin);
+    }
+
+    /// A closeSession txn for `sid`: its ephemerals go with it.
+    pub(super) fn submit_close(&mut self, sid: i64, cxid: i32, origin: Option<Origin>) {
+        self.sessions.mark_closing(sid);
+        let time = now_ms();
+        let mut prep = self.prep_stage(time);
+        let txn = prep.prep_close_session(sid);
+        let hdr = TxnHeader {
+            client_id: sid,
+            cxid,
+            zxid: 0,
+            time,
+            op_type: op::CLOSE_SESSION,
+        };
+        self.submit(hdr, txn, origin);
+    }
+
     /// Gives a prepared txn its zxid and hands it to the log.
     pub(super) fn submit(&mut self, mut hdr: TxnHeader, txn: Txn, origin: Option<Origin>) {
         if self.log_error.is_some() {

@@ -20,7 +20,6 @@ use zkproto::txn::{Txn, TxnEntry, TxnHeader};
 use super::{decode_write, now_ms, record_frame, Core, InFlight, Member, Origin};
 use super::{QuorumPacket, COMMITTED_LOG_COUNT};
 use crate::db::session::SessionTracker;
-use crate::pipeline::prep::{Caller, Prep};
 use crate::pipeline::role::{MemberState, Mode, PeerEvent, PeerMsg, PeerTx};
 use crate::quorum::types::packet;
 use crate::quorum::wire::payload::{decode_forwarded_request, ForwardedRequest};
@@ -77,20 +76,10 @@ impl Core {
         let Some(m) = self.member.as_mut() else {
             return;
         };
-        let req = ForwardedRequest {
-            session_id,
-            cxid,
-            op: opc,
-            body,
-        };
-        let pkt = QuorumPacket {
-            kind: packet::REQUEST,
-            zxid: -1,
-            data: Some(req.encode()),
-            auth: Some(auth),
-        };
         m.forwarded.insert((session_id, cxid), origin);
-        let _ = m.peer.send(PeerMsg::Forward(pkt));
+        let _ = m.peer.send(PeerMsg::Forward(request_packet(
+            session_id, cxid, opc, body, auth,
+        )));
     }
 
     /// Forwards a client `sync`; the leader answers with SYNC once every
@@ -107,19 +96,9 @@ impl Core {
         let Some(m) = self.member.as_mut() else {
             return;
         };
-        let req = ForwardedRequest {
-            session_id,
-            cxid,
-            op: op::SYNC,
-            body,
-        };
         m.syncs.push_back((origin, path));
-        let _ = m.peer.send(PeerMsg::Forward(QuorumPacket {
-            kind: packet::REQUEST,
-            zxid: -1,
-            data: Some(req.encode()),
-            auth: Some(auth),
-        }));
+        let pkt = request_packet(session_id, cxid, op::SYNC, body, auth);
+        let _ = m.peer.send(PeerMsg::Forward(pkt));
     }
 
     pub(super) fn on_peer(&mut self, ev: PeerEvent) {
@@ -394,61 +373,16 @@ impl Core {
                 );
             }
             op::CLOSE_SESSION => {
-                if self.sessions.get(sid).is_none() {
-                    return;
+                if self.sessions.get(sid).is_some() {
+                    self.submit_close(sid, req.cxid, None);
                 }
-                self.sessions.mark_closing(sid);
-                let mut prep = Prep {
-                    tree: &self.tree,
-                    out: &mut self.outstanding,
-                    skip_acl: self.cfg.skip_acl,
-                    reconfig_enabled: self.cfg.reconfig_enabled,
-                    zxid: self.last_zxid + 1,
-                    time,
-                };
-                let txn = prep.prep_close_session(sid);
-                let hdr = TxnHeader {
-                    client_id: sid,
-                    cxid: req.cxid,
-                    zxid: 0,
-                    time,
-                    op_type: op::CLOSE_SESSION,
-                };
-                self.submit(hdr, txn, None);
             }
             opc => {
                 self.sessions.touch(sid);
-                let Some(w) = decode_write(opc, &req.body) else {
-                    info!("ignoring forwarded op {opc}: not a write");
-                    return;
-                };
-                let mut prep = Prep {
-                    tree: &self.tree,
-                    out: &mut self.outstanding,
-                    skip_acl: self.cfg.skip_acl,
-                    reconfig_enabled: self.cfg.reconfig_enabled,
-                    zxid: self.last_zxid + 1,
-                    time,
-                };
-                let txn = prep.prepare(
-                    &w,
-                    &Caller {
-                        session_id: sid,
-                        auth: &auth,
-                    },
-                );
-                let op_type = match &txn {
-                    Txn::Error(_) => op::ERROR,
-                    t => t.op_type(),
-                };
-                let hdr = TxnHeader {
-                    client_id: sid,
-                    cxid: req.cxid,
-                    zxid: 0,
-                    time,
-                    op_type,
-                };
-                self.submit(hdr, txn, None);
+                match decode_write(opc, &req.body) {
+                    Some(w) => self.prepare_and_submit(sid, req.cxid, &w, &auth, None),
+                    None => info!("ignoring forwarded op {opc}: not a write"),
+                }
             }
         }
     }
@@ -517,4 +451,28 @@ impl Core {
 
 fn make_zxid_at(epoch: i64) -> i64 {
     super::make_zxid(epoch, 0)
+}
+
+/// A client request as a learner forwards it (REQUEST, `Learner.request`):
+/// the session, cxid, op and the request body as it arrived, with the
+/// client's auth ids.
+fn request_packet(
+    session_id: i64,
+    cxid: i32,
+    opc: i32,
+    body: Vec<u8>,
+    auth: Vec<Id>,
+) -> QuorumPacket {
+    let req = ForwardedRequest {
+        session_id,
+        cxid,
+        op: opc,
+        body,
+    };
+    QuorumPacket {
+        kind: packet::REQUEST,
+        zxid: -1,
+        data: Some(req.encode()),
+        auth: Some(auth),
+    }
 }

@@ -212,25 +212,8 @@ impl Core {
             }
             return;
         }
-        self.sessions.mark_closing(sid);
-        let time = now_ms();
-        let mut prep = Prep {
-            tree: &self.tree,
-            out: &mut self.outstanding,
-            skip_acl: self.cfg.skip_acl,
-            reconfig_enabled: self.cfg.reconfig_enabled,
-            zxid: self.last_zxid + 1,
-            time,
-        };
-        let txn = prep.prep_close_session(sid);
-        let hdr = TxnHeader {
-            client_id: sid,
-            cxid: origin.as_ref().map_or(0, |o| o.xid),
-            zxid: 0,
-            time,
-            op_type: op::CLOSE_SESSION,
-        };
-        self.submit(hdr, txn, origin);
+        let cxid = origin.as_ref().map_or(0, |o| o.xid);
+        self.submit_close(sid, cxid, origin);
     }
 
     /// Deletes empty containers that have had children and expired TTL nodes

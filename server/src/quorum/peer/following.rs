@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::transport::{Link, LinkEvent};
-use super::{Ctx, RoleEnd};
+use super::{Common, Ctx, RoleEnd};
 use crate::pipeline::role::{Mode, PeerEvent, PeerMsg, QuorumStats};
 use crate::quorum::types::{packet, LearnerType, QuorumPacket, Sid};
 use crate::quorum::wire::payload::encode_touches;
@@ -171,6 +171,14 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
             }
         }
         for out in learner.take_outputs() {
+            if matches!(out, Output::Commit { .. }) && !serving {
+                synced_txns += 1;
+            }
+            let out = match ctx.execute_common(out).await {
+                Common::Done => continue,
+                Common::End(end) => return end,
+                Common::Other(o) => o,
+            };
             match out {
                 Output::Send { pkt, .. } => link.send(&pkt),
                 Output::AnswerPing { zxid } => {
@@ -180,31 +188,6 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
                         zxid,
                         encode_touches(&t),
                     ));
-                }
-                Output::Persist { zxid, txn } => {
-                    ctx.to_core(PeerEvent::Persist { zxid, txn }).await
-                }
-                Output::Truncate { zxid } => ctx.to_core(PeerEvent::Truncate(zxid)).await,
-                Output::TakeSnapshot => {
-                    if let Err(e) = ctx.take_snapshot().await {
-                        return RoleEnd::Abandoned(e);
-                    }
-                }
-                Output::WriteAcceptedEpoch(e) => {
-                    if let Err(err) = ctx.write_accepted_epoch(e) {
-                        return RoleEnd::Abandoned(err);
-                    }
-                }
-                Output::WriteCurrentEpoch(e) => {
-                    if let Err(err) = ctx.write_current_epoch(e) {
-                        return RoleEnd::Abandoned(err);
-                    }
-                }
-                Output::Commit { zxid, txn } => {
-                    if !serving {
-                        synced_txns += 1;
-                    }
-                    ctx.to_core(PeerEvent::Commit { zxid, txn }).await
                 }
                 Output::StartServing => {
                     serving = true;
@@ -231,14 +214,9 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
                     })
                     .await;
                 }
-                Output::UpdateVotePeerEpoch(e) => ctx.update_vote_peer_epoch(e),
-                Output::Abandon { reason } => return RoleEnd::Abandoned(reason),
                 Output::SyncDone => ctx.to_core(PeerEvent::SyncDone).await,
-                Output::Close { .. }
-                | Output::SendSnapshot { .. }
-                | Output::SendCommittedRange { .. }
-                | Output::Touches { .. }
-                | Output::Forwarded { .. } => {}
+                // Leader-only, or executed by execute_common.
+                _ => {}
             }
         }
     }

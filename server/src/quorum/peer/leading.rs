@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::transport::{send_committed_range, Link, LinkEvent};
-use super::{Ctx, RoleEnd};
+use super::{Common, Ctx, RoleEnd};
 use crate::pipeline::role::{Mode, PeerEvent, PeerMsg, QuorumStats};
 use crate::quorum::types::{packet, LearnerType, QuorumPacket};
 use crate::quorum::wire::payload::decode_forwarded_request;
@@ -193,6 +193,11 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
             ctx.to_core(PeerEvent::Stats(now)).await;
         }
         for out in leader.take_outputs() {
+            let out = match ctx.execute_common(out).await {
+                Common::Done => continue,
+                Common::End(end) => return end,
+                Common::Other(o) => o,
+            };
             match out {
                 Output::Send { to, pkt } => {
                     if matches!(pkt.kind, packet::DIFF | packet::TRUNC) {
@@ -241,26 +246,6 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                         }
                     }
                 }
-                Output::Persist { zxid, txn } => {
-                    ctx.to_core(PeerEvent::Persist { zxid, txn }).await
-                }
-                Output::Truncate { zxid } => ctx.to_core(PeerEvent::Truncate(zxid)).await,
-                Output::TakeSnapshot => {
-                    if let Err(e) = ctx.take_snapshot().await {
-                        return RoleEnd::Abandoned(e);
-                    }
-                }
-                Output::WriteAcceptedEpoch(e) => {
-                    if let Err(err) = ctx.write_accepted_epoch(e) {
-                        return RoleEnd::Abandoned(err);
-                    }
-                }
-                Output::WriteCurrentEpoch(e) => {
-                    if let Err(err) = ctx.write_current_epoch(e) {
-                        return RoleEnd::Abandoned(err);
-                    }
-                }
-                Output::Commit { zxid, txn } => ctx.to_core(PeerEvent::Commit { zxid, txn }).await,
                 Output::StartServing => {
                     let learners = leader.synced_learners();
                     info!(
@@ -276,13 +261,10 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                     })
                     .await;
                 }
-                Output::UpdateVotePeerEpoch(e) => ctx.update_vote_peer_epoch(e),
-                Output::Abandon { reason } => return RoleEnd::Abandoned(reason),
                 Output::Close { conn, reason } => {
                     info!("dropping learner connection {conn}: {reason}");
                     links.remove(&conn);
                 }
-                Output::SyncDone | Output::AnswerPing { .. } => {}
                 Output::Touches { touches, .. } => ctx.to_core(PeerEvent::Touches(touches)).await,
                 Output::Forwarded { conn, pkt, .. } => match pkt.kind {
                     packet::REQUEST => ctx.to_core(PeerEvent::Forwarded(pkt)).await,
@@ -307,6 +289,8 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                     }
                     _ => {}
                 },
+                // Learner-only, or executed by execute_common.
+                _ => {}
             }
         }
     }

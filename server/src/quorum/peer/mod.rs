@@ -28,12 +28,22 @@ use tracing::{info, warn};
 
 use super::peer_config::QuorumConfig;
 use super::types::{epoch_of, PeerState, Sid};
-use super::zab::Limits;
+use super::zab::{Limits, Output};
 use crate::config::Config;
 use crate::pipeline::core::CoreMsg;
 use crate::pipeline::role::{MemberState, PeerEvent, PeerMsg};
 
 pub use electing::Electing;
+
+/// What [`Ctx::execute_common`] did with an output.
+pub(crate) enum Common {
+    /// Executed (it is the same for every role).
+    Done,
+    /// The role is over.
+    End(RoleEnd),
+    /// Role-specific: the driver executes it.
+    Other(Output),
+}
 
 /// How a role ended.
 pub(crate) enum RoleEnd {
@@ -175,6 +185,35 @@ impl Ctx {
 
     pub fn update_vote_peer_epoch(&mut self, e: i64) {
         self.election.update_peer_epoch(e);
+    }
+
+    /// Executes the outputs both ZAB cores emit the same way: the log, the
+    /// tree, epoch files, snapshots, the vote, and the end of the role.
+    pub async fn execute_common(&mut self, out: Output) -> Common {
+        match out {
+            Output::Persist { zxid, txn } => self.to_core(PeerEvent::Persist { zxid, txn }).await,
+            Output::Truncate { zxid } => self.to_core(PeerEvent::Truncate(zxid)).await,
+            Output::Commit { zxid, txn } => self.to_core(PeerEvent::Commit { zxid, txn }).await,
+            Output::TakeSnapshot => {
+                if let Err(e) = self.take_snapshot().await {
+                    return Common::End(RoleEnd::Abandoned(e));
+                }
+            }
+            Output::WriteAcceptedEpoch(e) => {
+                if let Err(err) = self.write_accepted_epoch(e) {
+                    return Common::End(RoleEnd::Abandoned(err));
+                }
+            }
+            Output::WriteCurrentEpoch(e) => {
+                if let Err(err) = self.write_current_epoch(e) {
+                    return Common::End(RoleEnd::Abandoned(err));
+                }
+            }
+            Output::UpdateVotePeerEpoch(e) => self.update_vote_peer_epoch(e),
+            Output::Abandon { reason } => return Common::End(RoleEnd::Abandoned(reason)),
+            other => return Common::Other(other),
+        }
+        Common::Done
     }
 }
 
