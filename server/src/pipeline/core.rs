@@ -143,6 +143,9 @@ struct Member {
     /// Writes this member forwarded to the leader, by (session, cxid): the
     /// COMMIT carrying that pair answers the client.
     forwarded: HashMap<(i64, i32), Origin>,
+    /// Reconnecting sessions waiting for the leader's REVALIDATE answer:
+    /// the connection and the timeout asked for.
+    revalidating: HashMap<i64, (ConnId, i32)>,
     /// Forwarded `sync`s, oldest first, with their paths.
     syncs: VecDeque<(Origin, String)>,
     /// The newest committed txns (the DIFF source of a future leader).

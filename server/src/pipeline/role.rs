@@ -111,6 +111,8 @@ pub enum PeerEvent {
     Touches(Vec<(i64, i32)>),
     /// Learner: the leader answered the oldest forwarded `sync`.
     SyncDone,
+    /// Learner: the leader's REVALIDATE answer for a reconnecting session.
+    Revalidated { session: i64, valid: bool },
     /// Leader: whether a session a learner revalidates is alive.
     SessionValid {
         session: i64,

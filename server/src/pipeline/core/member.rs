@@ -18,7 +18,7 @@ use zkproto::records::{Id, SyncResponse};
 use zkproto::txn::{Txn, TxnEntry, TxnHeader};
 
 use super::{decode_write, now_ms, record_frame, Core, InFlight, Member, Origin};
-use super::{QuorumPacket, COMMITTED_LOG_COUNT};
+use super::{ConnId, QuorumPacket, COMMITTED_LOG_COUNT};
 use crate::db::session::SessionTracker;
 use crate::pipeline::role::{MemberState, Mode, PeerEvent, PeerMsg, PeerTx};
 use crate::quorum::types::packet;
@@ -45,6 +45,7 @@ impl Core {
             forwarded: HashMap::new(),
             syncs: VecDeque::new(),
             committed_log: VecDeque::new(),
+            revalidating: HashMap::new(),
             tail: Default::default(),
             touched: HashMap::new(),
         });
@@ -80,6 +81,54 @@ impl Core {
         let _ = m.peer.send(PeerMsg::Forward(request_packet(
             session_id, cxid, opc, body, auth,
         )));
+    }
+
+    /// Asks the leader whether session `sid` is alive before connection
+    /// `conn` may take it over (`Learner.validateSession`).
+    pub(super) fn revalidate(&mut self, sid: i64, timeout: i32, conn: ConnId) {
+        let Some(m) = self.member.as_mut() else {
+            return;
+        };
+        m.revalidating.insert(sid, (conn, timeout));
+        let pkt = QuorumPacket::with_data(
+            packet::REVALIDATE,
+            -1,
+            crate::quorum::wire::payload::revalidate_request_data(sid, timeout),
+        );
+        let _ = m.peer.send(PeerMsg::Forward(pkt));
+    }
+
+    /// The leader's answer to [`Core::revalidate`].
+    fn on_revalidated(&mut self, sid: i64, valid: bool) {
+        let Some((conn, timeout)) = self
+            .member
+            .as_mut()
+            .and_then(|m| m.revalidating.remove(&sid))
+        else {
+            return;
+        };
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let remote = c.remote;
+        if !valid {
+            info!("session 0x{sid:x} from {remote} is expired (the leader says)");
+            super::sessions::refuse_session(c);
+            self.on_closed(conn);
+            return;
+        }
+        if let Some(old) = self.session_conn.insert(sid, conn) {
+            if old != conn {
+                self.close_conn(old);
+            }
+        }
+        if self.sessions.get(sid).is_none() {
+            // Created on another member an instant ago: its txn is on its way.
+            self.sessions.add(sid, timeout);
+        }
+        self.sessions.set_timeout(sid, timeout);
+        info!("session 0x{sid:x} reconnected from {remote}, timeout {timeout} ms");
+        self.establish(conn);
     }
 
     /// Forwards a client `sync`; the leader answers with SYNC once every
@@ -241,6 +290,7 @@ impl Core {
                     self.sessions.touch(sid);
                 }
             }
+            PeerEvent::Revalidated { session, valid } => self.on_revalidated(session, valid),
             PeerEvent::SyncDone => {
                 let Some((o, path)) = self.member.as_mut().and_then(|m| m.syncs.pop_front()) else {
                     return;
@@ -279,6 +329,7 @@ impl Core {
         if let Some(m) = self.member.as_mut() {
             m.forwarded.clear();
             m.syncs.clear();
+            m.revalidating.clear();
         }
     }
 

@@ -121,21 +121,20 @@ impl Core {
                 self.close_conn(old);
             }
         }
-        let valid = req.passwd.as_deref() == Some(&session::password(sid)[..])
-            && self.sessions.get(sid).is_some_and(|s| !s.closing);
+        let password_ok = req.passwd.as_deref() == Some(&session::password(sid)[..]);
+        if password_ok && self.is_learner() {
+            // Only the leader knows whether a session is still alive (it
+            // may have been created a moment ago, or expired): ask it
+            // (REVALIDATE), and answer the client when it replies.
+            c.session_id = sid;
+            self.conns.insert(conn, c);
+            self.revalidate(sid, timeout, conn);
+            return;
+        }
+        let valid = password_ok && self.sessions.get(sid).is_some_and(|s| !s.closing);
         if !valid {
             info!("session 0x{sid:x} from {remote} is invalid or expired");
-            let resp = ConnectResponse {
-                protocol_version: 0,
-                time_out: 0,
-                session_id: 0,
-                passwd: Some(vec![0; 16]),
-                read_only: read_only_byte.then_some(false),
-            };
-            let mut w = Writer::framed();
-            resp.write(&mut w);
-            c.tx.send(w.finish_frame());
-            c.tx.close();
+            refuse_session(&c);
             return;
         }
         self.session_conn.insert(sid, conn);
@@ -273,4 +272,20 @@ impl Core {
             self.submit(hdr, txn, None);
         }
     }
+}
+
+/// The ConnectResponse of an invalid or expired session (timeout 0, id 0),
+/// then the connection is closed, as ZooKeeper answers.
+pub(super) fn refuse_session(c: &Conn) {
+    let resp = ConnectResponse {
+        protocol_version: 0,
+        time_out: 0,
+        session_id: 0,
+        passwd: Some(vec![0; 16]),
+        read_only: c.read_only_byte.then_some(false),
+    };
+    let mut w = Writer::framed();
+    resp.write(&mut w);
+    c.tx.send(w.finish_frame());
+    c.tx.close();
 }

@@ -215,6 +215,15 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
                     .await;
                 }
                 Output::SyncDone => ctx.to_core(PeerEvent::SyncDone).await,
+                Output::Forwarded { pkt, .. } if pkt.kind == packet::REVALIDATE => {
+                    match crate::quorum::wire::payload::decode_revalidate_reply(pkt.data.as_deref())
+                    {
+                        Ok((session, valid)) => {
+                            ctx.to_core(PeerEvent::Revalidated { session, valid }).await
+                        }
+                        Err(e) => info!("ignoring a malformed REVALIDATE reply: {e}"),
+                    }
+                }
                 // Leader-only, or executed by execute_common.
                 _ => {}
             }
