@@ -19,7 +19,7 @@ use zkproto::records::ConnectRequest;
 
 use crate::client_port::fourlw::is_four_letter_word;
 use crate::config::Config;
-use crate::pipeline::core::{ConnTx, CoreMsg, Outgoing};
+use crate::pipeline::msg::{ConnTx, CoreMsg, Outgoing};
 
 /// How long a new connection may stay silent (`zookeeper.nio.sessionlessCnxnTimeout`).
 const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);

@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! decode (connection task) → prepare (prep.rs: validate, ACLs, txn + zxid)
-//!   → log (log task: persist, group commit; later: replicate)
-//!   → apply (tree.rs, in zxid order: fire watches, reply)
+//!   → log (standalone: the log task) or propose (leader: ZAB) or forward
+//!     (learner: to the leader)
+//!   → apply (tree.rs, in zxid order once durable or committed: fire
+//!     watches, reply)
 //! ```
 //!
 //! Reads are answered at once from the applied tree, except that a read from
@@ -16,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use zkproto::consts::{event, op, perms, state, xid, ErrorCode};
 use zkproto::jute::{Jute, Reader, Writer};
@@ -31,106 +33,18 @@ use crate::db::session::{self, SessionTracker};
 use crate::db::tree::{DataTree, TxnResult};
 use crate::db::watch::{ConnId, Kind, WatchManager};
 use crate::pipeline::prep::{Caller, Outstanding, Prep, WriteRequest};
-use crate::pipeline::role::{Mode, PeerEvent, PeerMsg, PeerTx};
+use crate::pipeline::role::{Mode, PeerMsg, PeerTx};
 use crate::quorum::types::{make_zxid, QuorumPacket};
 use crate::storage::logstage::LogCmd;
 use crate::storage::{NodeCopy, SnapshotStream, Snapshotter};
+
+pub use super::msg::{ConnTx, CoreMsg, Outgoing, MAX_QUEUED_BYTES};
 
 mod apply;
 mod member;
 mod read;
 mod sessions;
 mod snapjob;
-
-/// What a connection task sends to its socket writer.
-#[derive(Debug)]
-pub enum Outgoing {
-    Frame(Vec<u8>),
-    /// Flush what is queued, then close.
-    Close,
-}
-
-/// The pipeline's handle on a connection's socket writer. It counts the
-/// bytes queued but not yet written, so a client that stops reading its
-/// replies is disconnected instead of growing the server's memory.
-#[derive(Clone, Debug)]
-pub struct ConnTx {
-    tx: mpsc::UnboundedSender<Outgoing>,
-    queued: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// Bytes of replies a connection may leave unread before it is closed.
-pub const MAX_QUEUED_BYTES: usize = 64 * 1024 * 1024;
-
-impl ConnTx {
-    pub fn new() -> (
-        ConnTx,
-        mpsc::UnboundedReceiver<Outgoing>,
-        Arc<std::sync::atomic::AtomicUsize>,
-    ) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        (
-            ConnTx {
-                tx,
-                queued: queued.clone(),
-            },
-            rx,
-            queued,
-        )
-    }
-
-    /// Queues a frame; false when the client is too far behind (the caller
-    /// then closes the connection).
-    pub fn send(&self, f: Vec<u8>) -> bool {
-        let n = self
-            .queued
-            .fetch_add(f.len(), std::sync::atomic::Ordering::Relaxed)
-            + f.len();
-        let _ = self.tx.send(Outgoing::Frame(f));
-        n <= MAX_QUEUED_BYTES
-    }
-
-    pub fn close(&self) {
-        let _ = self.tx.send(Outgoing::Close);
-    }
-}
-
-/// Messages into the pipeline.
-pub enum CoreMsg {
-    Connect {
-        conn: ConnId,
-        req: ConnectRequest,
-        remote: SocketAddr,
-        tx: ConnTx,
-    },
-    Request {
-        conn: ConnId,
-        xid: i32,
-        op: i32,
-        body: Vec<u8>,
-    },
-    Closed {
-        conn: ConnId,
-    },
-    /// The log has made every entry up to this zxid durable; `snapshot` asks
-    /// for a snapshot once they are applied.
-    Logged {
-        zxid: i64,
-        snapshot: bool,
-    },
-    /// The log failed: stop acknowledging writes.
-    LogFailed(String),
-    FourLetter {
-        cmd: String,
-        remote: SocketAddr,
-        reply: oneshot::Sender<String>,
-    },
-    Tick,
-    /// From the quorum peer loop (replicated members only).
-    Peer(PeerEvent),
-    Shutdown,
-}
 
 /// How many committed txns a member keeps in memory for DIFF
 /// (`zookeeper.commitLogCount`).

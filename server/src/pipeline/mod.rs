@@ -3,5 +3,6 @@
 //! role seam that decides where a write goes and where commits come from.
 
 pub mod core;
+pub mod msg;
 pub mod prep;
 pub mod role;

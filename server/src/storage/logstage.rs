@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::error;
 use zkproto::txn::TxnEntry;
 
-use crate::pipeline::core::CoreMsg;
+use crate::pipeline::msg::CoreMsg;
 
 /// What the log thread is asked to do, in order.
 #[derive(Debug)]

@@ -30,7 +30,7 @@ use super::peer_config::QuorumConfig;
 use super::types::{epoch_of, PeerState, Sid};
 use super::zab::{Limits, Output};
 use crate::config::Config;
-use crate::pipeline::core::CoreMsg;
+use crate::pipeline::msg::CoreMsg;
 use crate::pipeline::role::{MemberState, PeerEvent, PeerMsg};
 
 pub use electing::Electing;
