@@ -180,10 +180,10 @@ impl Sim {
     pub(super) fn election_ticks(&mut self) {
         for m in 0..self.members.len() {
             if !self.alive(m)
-                || !self.members[m]
+                || self.members[m]
                     .election
                     .next_deadline()
-                    .is_some_and(|d| d <= self.now)
+                    .is_none_or(|d| d > self.now)
             {
                 continue;
             }
@@ -356,7 +356,7 @@ impl Sim {
 
     pub(super) fn fsyncs(&mut self) {
         for m in 0..self.members.len() {
-            if !self.members[m].fsync_at.is_some_and(|t| t <= self.now) {
+            if self.members[m].fsync_at.is_none_or(|t| t > self.now) {
                 continue;
             }
             self.flush(m);

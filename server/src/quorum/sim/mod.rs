@@ -209,6 +209,13 @@ impl Sim {
         }
     }
 
+    /// An event of the whole ensemble (partitions, heals).
+    fn log_net(&self, msg: impl FnOnce() -> String) {
+        if self.trace {
+            println!("{:>7} net: {}", self.now, msg());
+        }
+    }
+
     fn is_quorum(&self, n: usize) -> bool {
         2 * n > self.voters.len()
     }
@@ -248,7 +255,7 @@ impl Sim {
         }
         if self.heal_at.is_some_and(|h| h <= self.now) {
             self.heal_at = None;
-            self.log(0, || "partitions heal".into());
+            self.log_net(|| "partitions heal".into());
             self.set_cut(BTreeSet::new());
         }
         self.deliver_election();
@@ -439,7 +446,7 @@ fn seeds() {
     let n: u64 = std::env::var("ZK_ENSEMBLE_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(60);
+        .unwrap_or(50);
     let mut t = Stats::default();
     for seed in 0..n {
         t.add(&run_seed(seed));

@@ -87,7 +87,7 @@ impl Sim {
                 let Some(q) = self.elinks.get_mut(&(from, to)) else {
                     break;
                 };
-                if !q.front().is_some_and(|e| e.0 <= now) {
+                if q.front().is_none_or(|e| e.0 > now) {
                     break;
                 }
                 let Some((_, n)) = q.pop_front() else { break };
@@ -284,7 +284,7 @@ impl Sim {
                         }
                     }
                 }
-                self.log(0, || format!("partition {side:?}"));
+                self.log_net(|| format!("partition {side:?}"));
                 self.set_cut(cut);
                 self.heal_at = Some(self.now + self.rng.gen_range(200..=5000));
             }
