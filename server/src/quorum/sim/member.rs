@@ -6,7 +6,9 @@ use rand::Rng;
 use super::net::Msg;
 use super::{new_election, Sim, LIMITS};
 use crate::quorum::election::{Election, Output as EOutput};
-use crate::quorum::types::{counter_of, packet, LearnerType, PeerState, QuorumPacket, Sid, Zxid};
+use crate::quorum::types::{
+    counter_of, packet, LearnerType, Notification, PeerState, QuorumPacket, Sid, Zxid,
+};
 use crate::quorum::zab::{ConnId, Leader, LeaderConfig, Learner, LearnerConfig, Output, Txn};
 
 /// `Learner.connectToLeader`: attempts a second apart.
@@ -58,6 +60,10 @@ pub(super) struct Member {
     /// The last appended zxid the next fsync reports.
     pub pending_sync: Option<Zxid>,
     pub fsync_at: Option<u64>,
+    /// Notifications that arrived while dialling the leader: the driver's
+    /// `follow` connects before its select loop, so they wait in the
+    /// election channel (bounded, back-pressured, nothing lost).
+    pub held: Vec<(Sid, Notification)>,
     pub role: Role,
     pub restart_at: u64,
 }
@@ -75,6 +81,7 @@ impl Member {
             unsynced: vec![],
             pending_sync: None,
             fsync_at: None,
+            held: vec![],
             role: Role::Down,
             restart_at: start_at,
         }
@@ -102,6 +109,7 @@ impl Sim {
         mem.unsynced.clear();
         mem.pending_sync = None;
         mem.fsync_at = None;
+        mem.held.clear();
         mem.role = Role::Down;
         mem.restart_at = self.now + self.rng.gen_range(100..3000);
         for j in 0..self.members.len() {
@@ -147,6 +155,23 @@ impl Sim {
         self.flush(m);
         self.kill_conns(|c| c.leader == m || c.learner == m);
         self.start_looking(m);
+        self.release_held(m);
+    }
+
+    /// Feeds the notifications held while dialling, in arrival order, until
+    /// the member is dialling again.
+    fn release_held(&mut self, m: usize) {
+        let mut held = std::mem::take(&mut self.members[m].held).into_iter();
+        while let Some((from, n)) = held.next() {
+            if matches!(self.members[m].role, Role::Connecting { .. } | Role::Down) {
+                let mem = &mut self.members[m];
+                let rest: Vec<_> = std::iter::once((from, n)).chain(held).collect();
+                mem.held.splice(0..0, rest);
+                return;
+            }
+            let outs = self.members[m].election.receive(self.now, from, n);
+            self.exec_election(m, outs);
+        }
     }
 
     fn flush(&mut self, m: usize) {
@@ -333,6 +358,7 @@ impl Sim {
             self.run(l, lo);
         }
         self.run(f, o);
+        self.release_held(f);
     }
 
     // ----- the ZAB cores -----

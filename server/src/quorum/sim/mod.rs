@@ -22,11 +22,18 @@
 //!   takes it at once, a LOOKING one keeps it and takes it if it ends up
 //!   leading within initLimit (the driver's `early` queue), anything else
 //!   refuses it; five refusals a second apart and the learner abandons
-//!   (`Learner.connectToLeader`);
+//!   (`Learner.connectToLeader`). While it dials, the driver's `follow` does
+//!   not read the election channel, so notifications wait and are fed in
+//!   order once it connects or gives up (`ZK_ENSEMBLE_SIM_HOLD=0` feeds them
+//!   at once, as Java's `WorkerReceiver` thread would);
 //! * chaos for [`CHAOS_MS`]: crashes (also of the leader) and restarts,
 //!   bipartitions and single cut links that heal, long delays, random
 //!   client writes on every established leader; then [`CALM_MS`] with every
 //!   member up and every link healed.
+//!
+//! Not modelled: the observer's random election delay, sessions, client
+//! reads, dynamic reconfiguration, Java replaying its log into the tree (the
+//! cores apply a tail only once a leader confirms it, see `zab`).
 //!
 //! Invariants, checked after every step unless said otherwise:
 //! 1. at most one leader per epoch ever reaches `StartServing`, and when it
@@ -138,6 +145,10 @@ pub(super) struct Sim {
     probe: Option<(u64, Txn)>,
     stats: Stats,
     trace: bool,
+    /// The driver's `follow` does not read the election channel while it
+    /// dials (`ZK_ENSEMBLE_SIM_HOLD=0` feeds the core at once, as Java's
+    /// `WorkerReceiver` thread does).
+    held_back: bool,
 }
 
 fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -188,6 +199,7 @@ impl Sim {
             probe: None,
             stats: Stats::default(),
             trace: std::env::var("ZK_ENSEMBLE_SIM_TRACE").is_ok(),
+            held_back: std::env::var("ZK_ENSEMBLE_SIM_HOLD").map_or(true, |v| v != "0"),
         }
     }
 

@@ -95,6 +95,10 @@ impl Sim {
                     continue;
                 }
                 let sid = self.members[from].sid;
+                if self.held_back && matches!(self.members[to].role, Role::Connecting { .. }) {
+                    self.members[to].held.push((sid, n));
+                    continue;
+                }
                 let outs = self.members[to].election.receive(now, sid, n);
                 self.exec_election(to, outs);
             }
