@@ -18,6 +18,8 @@
 //!   quorum-port transport.
 //! - [`wire`]: pure byte-exact codecs for election notifications, the election
 //!   config text, quorum packets and their payloads (no I/O).
+//! - `sim` (test only): whole members (election and ZAB cores together,
+//!   driven as `peer` drives them) in one seeded ensemble simulation.
 //!
 //! The consensus cores (election, zab) are pure state machines: inputs are
 //! messages, ticks and "persisted up to zxid Z" notices, outputs are messages
@@ -29,6 +31,8 @@ pub mod cnxmanager;
 pub mod election;
 pub mod peer;
 pub mod peer_config;
+#[cfg(test)]
+mod sim;
 pub mod types;
 pub mod wire;
 pub mod zab;
