@@ -39,8 +39,13 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
     let timeout = ctx.q.tick() * ctx.q.init_limit.max(1);
     let mut stream = None;
     for attempt in 1..=CONNECT_ATTEMPTS {
-        let r =
-            tokio::task::spawn_blocking(move || TcpStream::connect_timeout(&addr, timeout)).await;
+        let dial = tokio::task::spawn_blocking(move || TcpStream::connect_timeout(&addr, timeout));
+        // Java's WorkerReceiver keeps answering LOOKING peers while the
+        // learner dials; so does this loop.
+        let r = match answer_while(ctx, dial).await {
+            Some(r) => r,
+            None => return RoleEnd::Shutdown,
+        };
         match r {
             Ok(Ok(s)) => {
                 stream = Some(s);
@@ -51,7 +56,12 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
             }
             Err(_) => return RoleEnd::Shutdown,
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if answer_while(ctx, tokio::time::sleep(Duration::from_secs(1)))
+            .await
+            .is_none()
+        {
+            return RoleEnd::Shutdown;
+        }
     }
     let Some(stream) = stream else {
         return RoleEnd::Abandoned(format!("leader {leader_sid} at {addr} does not answer"));
@@ -248,5 +258,22 @@ async fn truncate_and_reload(ctx: &mut Ctx, zxid: crate::quorum::types::Zxid) ->
         Ok(Ok(z)) => RoleEnd::Abandoned(format!("truncated to 0x{zxid:x}, reloaded at 0x{z:x}")),
         Ok(Err(e)) => RoleEnd::Abandoned(format!("reloading after TRUNC: {e}")),
         Err(_) => RoleEnd::Shutdown,
+    }
+}
+
+/// Waits for `fut` while answering election notifications (and closing
+/// quorum connections nobody should make to a learner). `None` when the
+/// server is stopping.
+async fn answer_while<F: std::future::Future>(ctx: &mut Ctx, fut: F) -> Option<F::Output> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            r = &mut fut => return Some(r),
+            n = ctx.election_rx.recv() => {
+                let (from, bytes) = n?;
+                ctx.election_input(from, &bytes);
+            }
+            s = ctx.accepted.recv() => drop(s?),
+        }
     }
 }

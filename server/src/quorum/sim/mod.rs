@@ -22,10 +22,10 @@
 //!   takes it at once, a LOOKING one keeps it and takes it if it ends up
 //!   leading within initLimit (the driver's `early` queue), anything else
 //!   refuses it; five refusals a second apart and the learner abandons
-//!   (`Learner.connectToLeader`). While it dials, the driver's `follow` does
-//!   not read the election channel, so notifications wait and are fed in
-//!   order once it connects or gives up (`ZK_ENSEMBLE_SIM_HOLD=0` feeds them
-//!   at once, as Java's `WorkerReceiver` thread would);
+//!   (`Learner.connectToLeader`). While it dials, the driver's `follow`
+//!   keeps feeding the election core, as Java's `WorkerReceiver` thread
+//!   does (`ZK_ENSEMBLE_SIM_HOLD=1` instead holds notifications until it
+//!   connects or gives up, the driver's behaviour before it did);
 //! * chaos for [`CHAOS_MS`]: crashes (also of the leader) and restarts,
 //!   bipartitions and single cut links that heal, long delays, random
 //!   client writes on every established leader; then [`CALM_MS`] with every
@@ -145,9 +145,9 @@ pub(super) struct Sim {
     probe: Option<(u64, Txn)>,
     stats: Stats,
     trace: bool,
-    /// The driver's `follow` does not read the election channel while it
-    /// dials (`ZK_ENSEMBLE_SIM_HOLD=0` feeds the core at once, as Java's
-    /// `WorkerReceiver` thread does).
+    /// Hold election notifications while a learner dials
+    /// (`ZK_ENSEMBLE_SIM_HOLD=1`); by default they are fed at once, as the
+    /// driver's `follow` and Java's `WorkerReceiver` do.
     held_back: bool,
 }
 
@@ -199,7 +199,7 @@ impl Sim {
             probe: None,
             stats: Stats::default(),
             trace: std::env::var("ZK_ENSEMBLE_SIM_TRACE").is_ok(),
-            held_back: std::env::var("ZK_ENSEMBLE_SIM_HOLD").map_or(true, |v| v != "0"),
+            held_back: std::env::var("ZK_ENSEMBLE_SIM_HOLD").is_ok_and(|v| v == "1"),
         }
     }
 
