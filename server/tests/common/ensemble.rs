@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{four_letter, free_port, zkserver_bin, Kind, ZK_JAR};
+use std::collections::BTreeMap;
+
+use zkproto::records::{Acl, Stat};
+
+use super::{four_letter, free_port, zkserver_bin, Client, Kind, ZK_JAR};
 
 /// One member's fixed identity: its id, ports and directory.
 pub struct Member {
@@ -63,6 +67,9 @@ impl Member {
         i64::from_str_radix(z.trim().trim_start_matches("0x"), 16).ok()
     }
 }
+
+/// A member's tree: path → (data, Stat, ACL).
+pub type Tree = BTreeMap<String, (Vec<u8>, Stat, Vec<Acl>)>;
 
 /// A running ensemble.
 pub struct Ensemble {
@@ -213,6 +220,166 @@ impl Ensemble {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Sends `sig` (e.g. "STOP", "CONT", "TERM") to member `id`.
+    pub fn signal(&mut self, id: u64, sig: &str) {
+        let m = &mut self.members[(id - 1) as usize];
+        let pid = m.child.as_ref().map(|c| c.id()).expect("member is running");
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{sig} {pid} (member {id}) failed");
+    }
+
+    /// A clean stop (SIGTERM, then SIGKILL after 10 s), as an operator
+    /// stops a member for maintenance.
+    pub fn stop(&mut self, id: u64) {
+        let m = &mut self.members[(id - 1) as usize];
+        if let Some(mut c) = m.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Empties a stopped member's dataDir except `myid`: it must come
+    /// back by SNAP.
+    pub fn wipe(&mut self, id: u64) {
+        let m = &mut self.members[(id - 1) as usize];
+        assert!(!m.running(), "wipe of a running member {id}");
+        let data = m.data_dir();
+        for e in fs::read_dir(&data).expect("dataDir").flatten() {
+            if e.file_name() == "myid" {
+                continue;
+            }
+            let p = e.path();
+            if p.is_dir() {
+                fs::remove_dir_all(&p).expect("wipe");
+            } else {
+                fs::remove_file(&p).expect("wipe");
+            }
+        }
+    }
+
+    /// Makes member `id` run as `kind` from its next start, on the same
+    /// zoo.cfg and dataDir (the rolling migration's step).
+    pub fn set_kind(&mut self, id: u64, kind: Kind) {
+        let m = &mut self.members[(id - 1) as usize];
+        assert!(!m.running(), "set_kind of a running member {id}");
+        m.kind = kind;
+    }
+
+    /// The whole tree as member `id` holds it, after a sync: every path
+    /// with its data, Stat and ACL.
+    pub fn tree(&self, id: u64) -> Tree {
+        let mut c = Client::connect(self.member(id).client_port)
+            .unwrap_or_else(|e| panic!("session on member {id}: {e}"));
+        c.sync();
+        let mut out = BTreeMap::new();
+        let mut todo = vec!["/".to_string()];
+        while let Some(path) = todo.pop() {
+            let Ok((data, stat)) = c.get_data(&path, false) else {
+                continue; // deleted while we walked (only if writers run)
+            };
+            let acl = c.get_acl(&path).map(|(a, _)| a).unwrap_or_default();
+            let kids = c.get_children(&path, false).unwrap_or_default();
+            for k in kids {
+                todo.push(if path == "/" {
+                    format!("/{k}")
+                } else {
+                    format!("{path}/{k}")
+                });
+            }
+            let mut stat = stat;
+            if path == "/zookeeper/config" {
+                // Each member writes its own config node at start-up, with
+                // its own clock: 3.8 members differ there among themselves.
+                stat.mtime = 0;
+            }
+            out.insert(path, (data, stat, acl));
+        }
+        c.close();
+        out
+    }
+
+    /// Asserts that every running member holds the same tree (paths,
+    /// data, every Stat field, ACLs); returns its size.
+    pub fn assert_trees_identical(&mut self, what: &str) -> usize {
+        let ids: Vec<u64> = self
+            .members
+            .iter_mut()
+            .filter_map(|m| m.running().then_some(m.id))
+            .collect();
+        let first = self.tree(ids[0]);
+        for &id in &ids[1..] {
+            let other = self.tree(id);
+            if other != first {
+                let mut diffs = Vec::new();
+                for (p, v) in &first {
+                    match other.get(p) {
+                        None => diffs.push(format!("{p}: only on member {}", ids[0])),
+                        Some(o) if o != v => diffs.push(format!(
+                            "{p}: member {} has {v:?}\n    member {id} has {o:?}",
+                            ids[0]
+                        )),
+                        _ => {}
+                    }
+                }
+                for p in other.keys().filter(|p| !first.contains_key(*p)) {
+                    diffs.push(format!("{p}: only on member {id}"));
+                }
+                diffs.truncate(20);
+                panic!(
+                    "{what}: the trees of members {} ({:?}) and {id} ({:?}) differ:\n{}",
+                    ids[0],
+                    self.member(ids[0]).kind,
+                    self.member(id).kind,
+                    diffs.join("\n")
+                );
+            }
+        }
+        first.len()
+    }
+
+    /// Lines of Apache members' logs that report a digest mismatch (3.8
+    /// compares the leader's tree digest with its own at every commit).
+    pub fn digest_mismatches(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .flat_map(|m| {
+                m.log()
+                    .lines()
+                    .filter(|l| {
+                        l.contains("Digests are not matching") || l.contains("digest mismatch")
+                    })
+                    .map(|l| format!("member {}: {l}", m.id))
+                    .chain(
+                        four_letter(m.client_port, "mntr")
+                            .unwrap_or_default()
+                            .lines()
+                            .filter(|l| {
+                                l.starts_with("zk_digest_mismatches_count")
+                                    && l.split_whitespace().nth(1) != Some("0")
+                            })
+                            .map(|l| format!("member {} mntr: {l}", m.id)),
+                    )
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The id of the member whose `srvr` says `Mode: leader`.

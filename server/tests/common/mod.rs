@@ -564,6 +564,122 @@ impl Client {
         Ok(StatResponse::from_bytes(&b).expect("StatResponse").stat)
     }
 
+    pub fn delete(&mut self, path: &str) -> Result<(), i32> {
+        let body = DeleteRequest {
+            path: path.into(),
+            version: -1,
+        }
+        .to_bytes();
+        let (h, _) = self.request(op::DELETE, &body).expect("delete: i/o");
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        Ok(())
+    }
+
+    pub fn get_acl(&mut self, path: &str) -> Result<(Vec<Acl>, Stat), i32> {
+        let body = PathRequest { path: path.into() }.to_bytes();
+        let (h, b) = self.request(op::GET_ACL, &body).expect("getACL: i/o");
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        let r = GetAclResponse::from_bytes(&b).expect("GetAclResponse");
+        Ok((r.acl, r.stat))
+    }
+
+    pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>) -> Result<Stat, i32> {
+        let body = SetAclRequest {
+            path: path.into(),
+            acl,
+            version: -1,
+        }
+        .to_bytes();
+        let (h, b) = self.request(op::SET_ACL, &body).expect("setACL: i/o");
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        Ok(StatResponse::from_bytes(&b).expect("StatResponse").stat)
+    }
+
+    /// A multi transaction: Err(code) of the first op that failed.
+    pub fn multi(&mut self, ops: Vec<zkproto::multi::MultiOp>) -> Result<(), i32> {
+        let body = zkproto::multi::MultiRequest { ops }.to_bytes();
+        let (h, b) = self.request(op::MULTI, &body).expect("multi: i/o");
+        if h.err != 0 {
+            return Err(h.err);
+        }
+        let r = zkproto::multi::MultiResponse::from_bytes(&b).expect("MultiResponse");
+        match r.results.iter().find_map(|x| match x {
+            zkproto::multi::MultiResult::Error(e) if *e != 0 => Some(*e),
+            _ => None,
+        }) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// sync("/"): the member has applied everything the leader had
+    /// committed when the request reached it.
+    pub fn sync(&mut self) {
+        let body = PathRequest { path: "/".into() }.to_bytes();
+        let (h, _) = self.request(op::SYNC, &body).expect("sync: i/o");
+        assert_eq!(h.err, 0, "sync failed");
+    }
+
+    /// Waits up to `within` for the next notification (already collected
+    /// ones first).
+    pub fn next_event(&mut self, within: Duration) -> Option<WatcherEvent> {
+        if !self.events.is_empty() {
+            return Some(self.events.remove(0));
+        }
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = self
+                .s
+                .set_read_timeout(Some(left.max(Duration::from_millis(10))));
+            let f = match read_frame(&mut self.s) {
+                Ok(Some(f)) => f,
+                _ => break,
+            };
+            let mut r = Reader::new(&f);
+            if let Ok(h) = ReplyHeader::read(&mut r) {
+                if h.xid == -1 {
+                    if let Ok(ev) = WatcherEvent::read(&mut r) {
+                        let _ = self.s.set_read_timeout(Some(Duration::from_secs(10)));
+                        return Some(ev);
+                    }
+                }
+            }
+        }
+        let _ = self.s.set_read_timeout(Some(Duration::from_secs(10)));
+        None
+    }
+
+    /// Drops the TCP connection without closing the session.
+    pub fn drop_connection(self) -> (i64, Vec<u8>, i64) {
+        let _ = self.s.shutdown(Shutdown::Both);
+        (self.session_id, self.passwd, self.last_zxid)
+    }
+
+    /// Reconnects to `port` with an existing session (id, password, last
+    /// zxid seen): ZooKeeper's session move / REVALIDATE.
+    pub fn resume(
+        port: u16,
+        id: i64,
+        passwd: &[u8],
+        last_zxid: i64,
+        timeout: i32,
+    ) -> io::Result<Client> {
+        let mut req = new_session_request(timeout);
+        req.session_id = id;
+        req.passwd = Some(passwd.to_vec());
+        req.last_zxid_seen = last_zxid;
+        let mut c = Client::connect_with(port, req)?;
+        c.last_zxid = last_zxid;
+        Ok(c)
+    }
+
     /// closeSession, then waits for the server to close the socket.
     pub fn close(mut self) {
         let xid = self.next_xid();

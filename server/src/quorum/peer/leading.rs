@@ -202,8 +202,8 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                 Output::Send { to, pkt } => {
                     if matches!(pkt.kind, packet::DIFF | packet::TRUNC) {
                         info!(
-                            "learner {:?} (connection {to}): {} at 0x{:x}",
-                            leader.learner_sid(to),
+                            "learner {} (connection {to}): {} at 0x{:x}",
+                            sid_label(leader.learner_sid(to)),
                             packet::name(pkt.kind),
                             pkt.zxid
                         );
@@ -220,8 +220,8 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                         Ok(Ok(body)) => {
                             if let Some(l) = links.get(&to) {
                                 info!(
-                                    "learner {:?}: SNAP at 0x{zxid:x} ({} bytes)",
-                                    leader.learner_sid(to),
+                                    "learner {} (connection {to}): SNAP at 0x{zxid:x} ({} bytes)",
+                                    sid_label(leader.learner_sid(to)),
                                     body.len()
                                 );
                                 l.send(&QuorumPacket::bare(packet::SNAP, zxid));
@@ -298,4 +298,12 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
 
 fn is_sync(pkt: &QuorumPacket) -> bool {
     decode_forwarded_request(pkt.data.as_deref()).is_ok_and(|r| r.op == op::SYNC)
+}
+
+/// "sid 2", or "sid ?" before the learner has said who it is.
+fn sid_label(sid: Option<impl std::fmt::Display>) -> String {
+    match sid {
+        Some(s) => format!("sid {s}"),
+        None => "sid ?".into(),
+    }
 }
