@@ -13,17 +13,6 @@ use std::time::Duration;
 use common::ensemble::Ensemble;
 use common::*;
 
-fn apache_or_skip(test: &str) -> bool {
-    if apache_available() {
-        return true;
-    }
-    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-        panic!("{test}: java or {ZK_JAR} is missing and CI=true");
-    }
-    eprintln!("!!!! SKIPPING {test}: Apache ZooKeeper is not installed (scripts/install-deps.sh)");
-    false
-}
-
 /// A fresh ensemble elects the highest id; a write through a follower is
 /// seen on every member; kill -9 of the leader elects another member, which
 /// keeps the write; the killed member restarts as a follower and catches up.

@@ -38,17 +38,6 @@ use Kind::{Apache as Zk, Ours};
 const EPHEMERAL: i32 = 1;
 const SEQUENTIAL: i32 = 2;
 
-fn apache_or_skip(test: &str) -> bool {
-    if apache_available() {
-        return true;
-    }
-    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
-        panic!("{test}: java or {ZK_JAR} is missing and CI=true");
-    }
-    eprintln!("!!!! SKIPPING {test}: Apache ZooKeeper is not installed (scripts/install-deps.sh)");
-    false
-}
-
 fn kind_name(k: Kind) -> &'static str {
     match k {
         Ours => "zkserver",

@@ -52,6 +52,19 @@ pub fn zkserver_bin() -> &'static str {
     env!("CARGO_BIN_EXE_zkserver")
 }
 
+/// True when Apache ZooKeeper can run; otherwise a loud SKIPPING line and
+/// false, except under CI=true, where its absence fails the test.
+pub fn apache_or_skip(test: &str) -> bool {
+    if apache_available() {
+        return true;
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("{test}: java or {ZK_JAR} is missing and CI=true");
+    }
+    eprintln!("!!!! SKIPPING {test}: Apache ZooKeeper is not installed (scripts/install-deps.sh)");
+    false
+}
+
 /// Whether java and the ZooKeeper jar are installed.
 pub fn apache_available() -> bool {
     Path::new(ZK_JAR).exists()
