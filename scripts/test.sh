@@ -100,7 +100,7 @@ if $have_deps; then
     # The same compatibility suites with the client on a follower of a
     # 3-member ensemble: ours, and Apache ZooKeeper's as the oracle.
     etmp="$(mktemp -d)"
-    ebase_ours=$((30000 + RANDOM % 5000))
+    ebase_ours=$((10000 + RANDOM % 4000))
     ebase_zk=$((ebase_ours + 500))
     ecleanup() {
         scripts/ensemble.sh --dir "$etmp/ours" stop >/dev/null 2>&1 || true

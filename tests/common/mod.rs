@@ -316,12 +316,29 @@ kill "$2" 2>/dev/null; sleep 2; kill -9 "$2" 2>/dev/null; rm -rf "$3""#;
         .ok()
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, taken from below the kernel's
+/// ephemeral range (32768 and up on Linux). A port picked by binding port 0
+/// lies *inside* that range, so between the pick and the server's bind an
+/// outgoing connection of another test (a learner dialling its leader, a
+/// client) may be given it as its source port, and the server then fails
+/// with "Address already in use". Ports here are handed out once per test
+/// process, from a window that depends on the process id, and checked free.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral port")
+    use std::sync::atomic::AtomicU32;
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 20_000; // 10000..30000, below the ephemeral range
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let start = (std::process::id().wrapping_mul(7919)) % SPAN;
+        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN)
 }
 
 /// Sends a four-letter word and returns the answer, `None` if the server
