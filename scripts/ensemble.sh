@@ -8,6 +8,8 @@
 #   scripts/ensemble.sh status               table: id, kind, client port, mode, zxid, connections
 #   scripts/ensemble.sh start-member ID      start one member (after kill-member, or for a staged start)
 #   scripts/ensemble.sh kill-member ID [SIG] kill one member (default SIGKILL)
+#   scripts/ensemble.sh set-kind ID KIND     make member ID "ours" or "zk" from its next start
+#                                            (same zoo.cfg and dataDir: a rolling migration step)
 #   scripts/ensemble.sh leader               print the id of the member in Mode: leader
 #   scripts/ensemble.sh connect-string       print host:port,host:port,... of every member
 #
@@ -39,7 +41,7 @@ while [ $# -gt 0 ]; do
     --observers) OBSERVERS="$2"; shift 2 ;;
     --base-port) BASE="$2"; shift 2 ;;
     --no-wait) WAIT=false; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
 done
@@ -207,6 +209,20 @@ kill-member)
     stop_member "${2:?member id}" "${3:-KILL}"
     echo "ensemble: member $2 stopped (SIG${3:-KILL})"
     ;;
+set-kind)
+    load_state
+    id="${2:?member id}"
+    kind="${3:?kind (ours or zk)}"
+    case "$kind" in ours|zk) ;; *) die "unknown kind '$kind' (ours or zk)" ;; esac
+    [ "$id" -ge 1 ] && [ "$id" -le "$N" ] 2>/dev/null || die "no member $id (1..$N)"
+    if alive "$id"; then die "member $id runs (pid $(cat "$DIR/$id/pid")): stop it first"; fi
+    IFS=, read -r -a k <<<"$KINDS"
+    for i in $(seq 1 "$N"); do k[$((i - 1))]="${k[$((i - 1))]:-ours}"; done
+    k[$((id - 1))]="$kind"
+    KINDS="$(IFS=,; echo "${k[*]}")"
+    printf 'N=%s\nKINDS=%q\nOBSERVERS=%q\nBASE=%s\n' "$N" "$KINDS" "$OBSERVERS" "$BASE" >"$state"
+    echo "ensemble: member $id is now $kind (kinds $KINDS)"
+    ;;
 stop)
     load_state
     for i in $(seq 1 "$N"); do stop_member "$i"; done
@@ -237,5 +253,5 @@ status)
             "$m" "${z:--}" "${c:--}"
     done
     ;;
-*) die "unknown action '$ACTION' (start, stop, status, start-member, kill-member, leader, connect-string)" ;;
+*) die "unknown action '$ACTION' (start, stop, status, start-member, kill-member, set-kind, leader, connect-string)" ;;
 esac

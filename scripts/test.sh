@@ -143,6 +143,54 @@ if $have_deps; then
     ecleanup
 fi
 
+if $have_deps; then
+    # Mixed ensembles with Apache ZooKeeper 3.8: the kazoo suite with the
+    # client on our member while a ZooKeeper member leads, and on a ZooKeeper
+    # member while ours leads; then the rolling migration of a live Apache
+    # ZooKeeper ensemble to zkserver and back, in two orders (the leader
+    # last, then the leader first).
+    mtmp="$(mktemp -d)"
+    mbase=$((ebase_ours + 1000))
+    mstop() { scripts/ensemble.sh --dir "$1" stop >/dev/null 2>&1 || true; }
+    for mix in "ours,zk,zk zk" "zk,ours,ours ours"; do
+        kinds="${mix% *}"; want_leader="${mix#* }"
+        d="$mtmp/${kinds//,/-}"
+        client_kind="${kinds%%,*}"
+        note "kazoo suite, mixed ensemble $kinds: client on member 1 ($client_kind), leader $want_leader"
+        if scripts/ensemble.sh --dir "$d" --base-port "$mbase" --kinds "$kinds" start 3; then
+            l="$(scripts/ensemble.sh --dir "$d" leader || true)"
+            lk="$(IFS=, read -r -a k <<<"$kinds"; echo "${k[$((${l:-1} - 1))]}")"
+            if [ -z "$l" ] || [ "$lk" != "$want_leader" ]; then
+                bad "mixed ensemble $kinds: leader is member ${l:-none} ($lk), not a $want_leader member"
+            elif ZK_EXPECT_MODE=follower scripts/kazoo-tests.sh "127.0.0.1:$((mbase + 1))"; then
+                ok "kazoo on a $client_kind follower of $kinds (leader $l, $lk)"
+            else
+                bad "kazoo on a $client_kind follower of $kinds (leader $l, $lk)"
+            fi
+        else
+            bad "starting the mixed ensemble $kinds"
+        fi
+        mstop "$d"
+        mbase=$((mbase + 300))
+    done
+    for order in 1,2,3 3,2,1; do
+        d="$mtmp/migrate-$order"
+        note "rolling migration of a live Apache ZooKeeper ensemble to zkserver and back (order $order)"
+        if scripts/ensemble.sh --dir "$d" --base-port "$mbase" --kinds zk,zk,zk start 3 &&
+            "${ZK_VENV:-$REPO/.venv}/bin/python" tests/kazoo/rolling_migration.py "$d" --order "$order" \
+                2>"$mtmp/migrate.err"; then
+            ok "rolling migration (order $order)"
+        else
+            cat "$mtmp/migrate.err"
+            for i in 1 2 3; do echo "--- member $i"; tail -15 "$d/$i/member.log" 2>/dev/null; done
+            bad "rolling migration (order $order)"
+        fi
+        mstop "$d"
+        mbase=$((mbase + 300))
+    done
+    rm -rf "$mtmp"
+fi
+
 note "README commands on a fresh clone"
 if scripts/readme-check.sh; then ok "README commands"; else bad "README commands"; fi
 

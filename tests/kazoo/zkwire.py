@@ -272,3 +272,208 @@ def four_letter(hosts, cmd, timeout=5.0):
         return out.decode("utf-8", "replace")
     finally:
         s.close()
+
+
+class SessionLost(Exception):
+    pass
+
+
+class ResumingSession:
+    """A session that behaves like the Java client across disconnections.
+
+    kazoo drops every watch when its connection drops (its recipes re-read and
+    re-arm), so it cannot show whether a server re-registers a moved session's
+    watches. This client does what ZooKeeper's Java client does: it pings at a
+    third of the timeout, on a dropped connection it reconnects to the next
+    host with its session id, password and last zxid, and re-registers its
+    one-shot data and child watches with SetWatches, so that the server fires
+    what the session missed while away. Requests in flight when the
+    connection drops raise ConnectionClosed; the caller retries them.
+    ``events`` lists (type, path) of every watch event received, in order.
+    """
+
+    def __init__(self, hosts, timeout_ms=30000):
+        import threading
+        self.hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in hosts.split(",")]
+        self.timeout_ms = timeout_ms
+        self.session_id, self.passwd, self.last_zxid = 0, b"\x00" * 16, 0
+        self.data_watches, self.child_watches = set(), set()
+        self.events, self.reconnects, self.expired = [], 0, False
+        self.cond = threading.Condition()
+        self.replies, self.watch_reg, self.xid, self.sock, self.host_i = {}, {}, 0, None, 0
+        self.closing = False
+        self._connect()
+        threading.Thread(target=self._reader, daemon=True).start()
+        threading.Thread(target=self._pinger, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.hosts[self.host_i][1]
+
+    def _connect(self):
+        deadline = time.time() + self.timeout_ms / 1000.0
+        while True:
+            host = self.hosts[self.host_i]
+            try:
+                s = socket.create_connection(host, timeout=3)
+                s.settimeout(self.timeout_ms / 1000.0 * 2 / 3)
+                req = (i32(0) + i64(self.last_zxid) + i32(self.timeout_ms)
+                       + i64(self.session_id) + buf(self.passwd) + boolean(False))
+                s.sendall(i32(len(req)) + req)
+                r = Reader(self._frame(s))
+                r.int()
+                timeout, sid, passwd = r.int(), r.long(), r.buffer()
+                if timeout <= 0:
+                    self.expired = True
+                    raise SessionLost("session 0x%x expired" % self.session_id)
+                self.session_id, self.passwd = sid, passwd
+                with self.cond:
+                    self.sock = s
+                if self.data_watches or self.child_watches:
+                    body = (i64(self.last_zxid) + self._strings(self.data_watches)
+                            + self._strings(()) + self._strings(self.child_watches))
+                    self._write(i32(-8) + i32(SET_WATCHES) + body)
+                return
+            except (OSError, ConnectionClosed, struct.error):
+                self.host_i = (self.host_i + 1) % len(self.hosts)
+                if time.time() > deadline:
+                    raise SessionLost("no host took session 0x%x back" % self.session_id)
+                time.sleep(0.2)
+
+    @staticmethod
+    def _strings(items):
+        items = sorted(items)
+        return i32(len(items)) + b"".join(ustr(p) for p in items)
+
+    @staticmethod
+    def _frame(s):
+        def exact(n):
+            out = b""
+            while len(out) < n:
+                chunk = s.recv(n - len(out))
+                if not chunk:
+                    raise ConnectionClosed("server closed the connection")
+                out += chunk
+            return out
+        (n,) = struct.unpack("!i", exact(4))
+        return exact(n)
+
+    def _write(self, payload):
+        with self.cond:
+            s = self.sock
+        if s is None:
+            raise ConnectionClosed("not connected")
+        try:
+            s.sendall(i32(len(payload)) + payload)
+        except OSError as e:
+            raise ConnectionClosed(str(e))
+
+    def _reader(self):
+        while not self.closing:
+            with self.cond:
+                s = self.sock
+            try:
+                r = Reader(self._frame(s))
+            except (OSError, ConnectionClosed, struct.error):
+                if self.closing:
+                    return
+                with self.cond:
+                    self.sock = None
+                    for xid in list(self.replies):
+                        if self.replies[xid] is None:
+                            self.replies[xid] = ConnectionClosed("connection dropped")
+                            self.watch_reg.pop(xid, None)
+                    self.cond.notify_all()
+                try:
+                    s.close()
+                except OSError:
+                    pass
+                self.host_i = (self.host_i + 1) % len(self.hosts)
+                try:
+                    self._connect()
+                except SessionLost:
+                    with self.cond:
+                        self.cond.notify_all()
+                    return
+                self.reconnects += 1
+                continue
+            xid, zxid, err = r.int(), r.long(), r.int()
+            if zxid > 0:
+                self.last_zxid = max(self.last_zxid, zxid)
+            with self.cond:
+                if xid == -1:
+                    etype, _state, path = r.int(), r.int(), r.string()
+                    if etype in (CHANGED, DELETED, CREATED):
+                        self.data_watches.discard(path)
+                    if etype in (CHILD, DELETED):
+                        self.child_watches.discard(path)
+                    self.events.append((etype, path))
+                elif xid in self.replies:
+                    # Registered here, in reply order, before any event that
+                    # follows the reply can be read (as the Java client does).
+                    reg = self.watch_reg.pop(xid, None)
+                    if reg is not None and err == 0:
+                        (self.data_watches if reg[0] == "data" else self.child_watches).add(reg[1])
+                    self.replies[xid] = (err, r)
+                self.cond.notify_all()
+
+    def _pinger(self):
+        while not self.closing and not self.expired:
+            time.sleep(self.timeout_ms / 3000.0)
+            try:
+                self._write(i32(-2) + i32(PING))
+            except ConnectionClosed:
+                pass
+
+    def call(self, op, body, timeout=30, watch=None):
+        """(err, Reader); raises ConnectionClosed if the connection drops first.
+        watch: ("data" | "child", path) to register when the reply is OK."""
+        with self.cond:
+            self.xid += 1
+            xid = self.xid
+            self.replies[xid] = None
+            if watch is not None:
+                self.watch_reg[xid] = watch
+        self._write(i32(xid) + i32(op) + body)
+        deadline = time.time() + timeout
+        with self.cond:
+            while self.replies[xid] is None:
+                left = deadline - time.time()
+                if left <= 0 or self.expired:
+                    del self.replies[xid]
+                    self.watch_reg.pop(xid, None)
+                    raise ConnectionClosed("no reply to xid %d" % xid)
+                self.cond.wait(left)
+            got = self.replies.pop(xid)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def get(self, path, watch=False):
+        err, r = self.call(GET_DATA, ustr(path) + boolean(watch),
+                           watch=("data", path) if watch else None)
+        return err, (r.buffer(), r.stat()) if err == 0 else None
+
+    def children(self, path, watch=False):
+        err, r = self.call(GET_CHILDREN, ustr(path) + boolean(watch),
+                           watch=("child", path) if watch else None)
+        return err, r.strings() if err == 0 else None
+
+    def exists(self, path):
+        err, r = self.call(EXISTS, ustr(path) + boolean(False))
+        return err, r.stat() if err == 0 else None
+
+    def create(self, path, data=b"", flags=0):
+        err, _ = self.call(CREATE, create_body(path, data, flags=flags))
+        return err
+
+    def close(self):
+        self.closing = True
+        try:
+            self.call(CLOSE_SESSION, b"", timeout=5)
+        except (ConnectionClosed, KeyError):
+            pass
+        with self.cond:
+            s = self.sock
+        if s is not None:
+            s.close()
