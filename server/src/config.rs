@@ -127,6 +127,7 @@ impl Config {
             key: path.display().to_string(),
             message: format!("cannot read config file: {e}"),
         })?;
+        let text = with_dynamic_config(path, text)?;
         Config::parse(&text)
     }
 
@@ -175,8 +176,17 @@ impl Config {
                     )
                 }
                 "clientPortAddress" => {
-                    c.client_port_address =
-                        Some(v.parse().map_err(|_| err("expected an IP address"))?)
+                    // ZooKeeper takes a host name here too.
+                    c.client_port_address = Some(match v.parse::<IpAddr>() {
+                        Ok(ip) => ip,
+                        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(v, 0))
+                            .ok()
+                            .and_then(|mut a| a.next())
+                            .map(|a| a.ip())
+                            .ok_or_else(|| {
+                                err("expected an IP address or a resolvable host name")
+                            })?,
+                    })
                 }
                 "maxClientCnxns" => c.max_client_cnxns = num("expected a number")? as u32,
                 "minSessionTimeout" => {
@@ -197,13 +207,13 @@ impl Config {
                 "autopurge.purgeInterval" => c.purge_interval_hours = num("expected hours")? as u32,
                 "4lw.commands.whitelist" | "zookeeper.4lw.commands.whitelist" => {
                     let mut set = HashSet::new();
+                    // Unknown words are accepted, as ZooKeeper accepts them
+                    // (`ignored_settings` names them).
                     for w in v.split(',').map(str::trim).filter(|w| !w.is_empty()) {
                         if w == "*" {
                             set.extend(ALL_FOUR_LETTER_WORDS.iter().map(|s| s.to_string()));
                         } else if ALL_FOUR_LETTER_WORDS.contains(&w) {
                             set.insert(w.to_string());
-                        } else {
-                            return Err(err("unknown four letter word"));
                         }
                     }
                     c.four_letter_whitelist = set;
@@ -246,6 +256,12 @@ impl Config {
                 "logFile" | "zkserver.logFile" => c.log_file = Some(PathBuf::from(v)),
                 "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
                     c.container_check_interval_ms = num("expected milliseconds")?.max(1)
+                }
+                _ if k.starts_with("group.") || k.starts_with("weight.") => {
+                    return Err(err(
+                        "hierarchical quorums (group.N / weight.N) are not supported: \
+                         this server counts a quorum as a majority of the voters",
+                    ));
                 }
                 _ if k.starts_with("server.") => {
                     let id: u64 = k["server.".len()..]
@@ -302,6 +318,30 @@ impl Config {
                 message: "is required in quorum mode".into(),
             });
         }
+        if c.servers.len() > 1 {
+            for (i, (k, v)) in c.raw.iter().enumerate() {
+                let truthy = matches!(v.to_ascii_lowercase().as_str(), "true" | "yes");
+                let why = match k.as_str() {
+                    "sslQuorum" if truthy => {
+                        "quorum TLS is not supported: this server's election and quorum \
+                         connections are plain TCP, which TLS members refuse"
+                    }
+                    "quorum.auth.learnerRequireSasl" | "quorum.auth.serverRequireSasl"
+                        if truthy =>
+                    {
+                        "quorum SASL is not supported: this server can neither authenticate \
+                         to its peers nor check them (quorum.auth.enableSasl=true alone, with \
+                         both *RequireSasl=false, is accepted)"
+                    }
+                    _ => continue,
+                };
+                return Err(ConfigError {
+                    line: i + 1,
+                    key: k.clone(),
+                    message: format!("{k}={v}: {why}"),
+                });
+            }
+        }
         Ok(c)
     }
 
@@ -330,7 +370,10 @@ impl Config {
                 "localSessionsEnabled" | "localSessionsUpgradingEnabled" if truthy => {
                     "local sessions are not supported; every session is global"
                 }
-                "dynamicConfigFile" => "dynamic configuration files are not supported",
+                "dynamicConfigFile" => {
+                    "its server lines are read as a static membership (dynamic reconfig is \
+                     not supported)"
+                }
                 "multiAddress.enabled" if truthy => {
                     "multiple addresses per server are not supported"
                 }
@@ -338,7 +381,30 @@ impl Config {
                 _ if k.starts_with("ssl.") || k.starts_with("zookeeper.ssl.") => {
                     "TLS is not supported"
                 }
-                _ if k.starts_with("quorum.auth.") && truthy => "quorum SASL is not supported",
+                "quorum.auth.enableSasl" if truthy => {
+                    "quorum SASL is not supported: this member neither authenticates nor \
+                     asks its peers to, which works only while no member requires it"
+                }
+                "observerMasterPort" => {
+                    "observers sync from the leader (no observer master port is opened)"
+                }
+                "oraclePath" => "the two-member oracle is not supported",
+                "4lw.commands.whitelist" | "zookeeper.4lw.commands.whitelist" => {
+                    let unknown: Vec<&str> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|w| !w.is_empty() && *w != "*")
+                        .filter(|w| !ALL_FOUR_LETTER_WORDS.contains(w))
+                        .collect();
+                    if unknown.is_empty() {
+                        continue;
+                    }
+                    out.push(format!(
+                        "zoo.cfg: {k}: unknown four letter words ignored: {}",
+                        unknown.join(", ")
+                    ));
+                    continue;
+                }
                 _ if k.starts_with("authProvider.") => {
                     "only the built-in digest, ip and world schemes are supported"
                 }
@@ -353,6 +419,49 @@ impl Config {
     pub fn log_dir(&self) -> &Path {
         self.data_log_dir.as_deref().unwrap_or(&self.data_dir)
     }
+}
+
+/// A `dynamicConfigFile` (what a 3.8 member with `reconfigEnabled=true`
+/// writes its `server.N` lines to, rewriting zoo.cfg to point at it): its
+/// lines are read as if they were in zoo.cfg, so a member's config works as
+/// it is. Relative paths are tried from the working directory, as ZooKeeper
+/// does, then from zoo.cfg's own directory.
+fn with_dynamic_config(path: &Path, text: String) -> Result<String, ConfigError> {
+    let Some(dyn_path) = text.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == "dynamicConfigFile").then(|| PathBuf::from(v.trim()))
+    }) else {
+        return Ok(text);
+    };
+    if text.lines().any(|l| l.trim_start().starts_with("server.")) {
+        return Err(ConfigError {
+            line: 0,
+            key: "dynamicConfigFile".into(),
+            message: "server.N lines must be in the dynamic config file, not in zoo.cfg".into(),
+        });
+    }
+    let candidates = [
+        dyn_path.clone(),
+        path.parent().unwrap_or(Path::new(".")).join(&dyn_path),
+    ];
+    let found = candidates
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok());
+    let dynamic = found.ok_or_else(|| ConfigError {
+        line: 0,
+        key: "dynamicConfigFile".into(),
+        message: format!("cannot read {}", dyn_path.display()),
+    })?;
+    let mut out = text;
+    out.push('\n');
+    for l in dynamic.lines() {
+        let l = l.trim();
+        if l.starts_with("server.") || l.starts_with("group.") || l.starts_with("weight.") {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// `host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]`.
@@ -435,5 +544,122 @@ mod tests {
             Config::parse("dataDir=/x\nclientPort=1\nminSessionTimeout=9\nmaxSessionTimeout=5\n")
                 .unwrap_err();
         assert_eq!(e.key, "minSessionTimeout");
+    }
+
+    /// Every key QuorumPeerConfig.parseProperties (3.8) reads, with a value a
+    /// real member's config would hold, plus the keys commonly given as
+    /// `zookeeper.*` properties through zoo.cfg: all accepted in an
+    /// ensemble config, and the quorum settings derived from them.
+    #[test]
+    fn every_key_of_a_zookeeper_3_8_member_config_is_accepted() {
+        let keys = "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/var/lib/zookeeper\n\
+            dataLogDir=/var/lib/zookeeper-log\nclientPort=2181\nclientPortAddress=localhost\n\
+            localSessionsEnabled=false\nlocalSessionsUpgradingEnabled=false\n\
+            secureClientPort=2281\nsecureClientPortAddress=0.0.0.0\nobserverMasterPort=2191\n\
+            clientPortListenBacklog=50\nmaxClientCnxns=60\nminSessionTimeout=4000\n\
+            maxSessionTimeout=40000\nconnectToLearnerMasterLimit=10\nelectionAlg=3\n\
+            quorumListenOnAllIPs=false\npeerType=participant\nsyncEnabled=true\n\
+            autopurge.snapRetainCount=3\nautopurge.purgeInterval=1\nstandaloneEnabled=true\n\
+            reconfigEnabled=false\nsslQuorum=false\nportUnification=false\n\
+            sslQuorumReloadCertFiles=false\nquorum.auth.enableSasl=false\n\
+            quorum.auth.serverRequireSasl=false\nquorum.auth.learnerRequireSasl=false\n\
+            quorum.auth.learner.saslLoginContext=QuorumLearner\n\
+            quorum.auth.server.saslLoginContext=QuorumServer\n\
+            quorum.auth.kerberos.servicePrincipal=zkquorum/localhost\n\
+            quorum.cnxn.threads.size=20\njvm.pause.info-threshold.ms=1000\n\
+            jvm.pause.warn-threshold.ms=10000\njvm.pause.sleep.time.ms=500\n\
+            jvm.pause.monitor=false\n\
+            metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n\
+            metricsProvider.httpPort=7000\nmetricsProvider.exportJvmInfo=true\n\
+            multiAddress.enabled=false\nmultiAddress.reachabilityCheckTimeoutMs=1000\n\
+            multiAddress.reachabilityCheckEnabled=true\noraclePath=/tmp/oracle\n\
+            admin.enableServer=false\nadmin.serverPort=8080\nadmin.serverAddress=0.0.0.0\n\
+            admin.commandURL=/commands\n4lw.commands.whitelist=srvr,mntr,ruok,conf,madeup\n\
+            snapCount=100000\nsnapSizeLimitInKb=4194304\ntxnLogSizeLimitInKb=-1\n\
+            preAllocSize=65536\nforceSync=yes\nglobalOutstandingLimit=1000\nskipACL=no\n\
+            jute.maxbuffer=0xfffff\ncnxTimeout=5000\nelectionPortBindRetry=3\nleaderServes=yes\n\
+            maxCnxns=0\ndigest.enabled=true\ncommitLogCount=500\nfsync.warningthresholdms=1000\n\
+            flushDelay=0\nmaxWriteQueuePollTime=0\nmaxBatchSize=1000\nrequestThrottleLimit=0\n\
+            learner.asyncSending=false\nlearner.closeSocketAsync=false\n\
+            leader.closeSocketAsync=false\naudit.enable=false\nextendedTypesEnabled=true\n\
+            emulate353TTLNodes=false\nsnapshot.trust.empty=false\nserverCnxnFactory=\
+            org.apache.zookeeper.server.NettyServerCnxnFactory\nsuperUser=admin\n\
+            authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+            server.1=zk1.local:2888:3888;2181\nserver.2=127.0.0.1:2888:3888:participant\n\
+            server.3=127.0.0.1:2889:3889:observer;127.0.0.1:2183\n";
+        let c = Config::parse(keys).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.servers.len(), 3);
+        assert_eq!(c.client_port_address, Some("127.0.0.1".parse().unwrap()));
+        assert!(c.four_letter_whitelist.contains("mntr"));
+        let q = crate::quorum::peer_config::QuorumConfig::with_id(&c, 2).unwrap();
+        assert_eq!(q.servers.len(), 3);
+        let w = c.ignored_settings().join("\n");
+        for named in [
+            "secureClientPort",
+            "observerMasterPort",
+            "metricsProvider.className",
+            "oraclePath",
+            "madeup",
+            "authProvider.1",
+        ] {
+            assert!(
+                w.contains(named),
+                "{named} not named among the ignored: {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn quorum_tls_required_sasl_and_weighted_quorums_are_refused_in_an_ensemble() {
+        let base = "dataDir=/x\nclientPort=1\ninitLimit=5\nsyncLimit=2\n\
+                    server.1=127.0.0.1:1:2\nserver.2=127.0.0.1:3:4\n";
+        for (extra, needle) in [
+            ("sslQuorum=true", "quorum TLS is not supported"),
+            (
+                "quorum.auth.learnerRequireSasl=true",
+                "quorum SASL is not supported",
+            ),
+            (
+                "quorum.auth.serverRequireSasl=true",
+                "quorum SASL is not supported",
+            ),
+            ("group.1=1:2", "hierarchical quorums"),
+            ("weight.1=2", "hierarchical quorums"),
+        ] {
+            let e = Config::parse(&format!("{base}{extra}\n")).unwrap_err();
+            assert!(e.to_string().contains(needle), "{extra}: {e}");
+        }
+        // Optional SASL (nobody requires it) works with non-SASL members.
+        let c = Config::parse(&format!("{base}quorum.auth.enableSasl=true\n")).unwrap();
+        assert!(c.ignored_settings()[0].contains("quorum SASL is not supported"));
+        // Standalone, quorum TLS is only a warning.
+        let c = Config::parse("dataDir=/x\nclientPort=1\nsslQuorum=true\n").unwrap();
+        assert_eq!(c.ignored_settings().len(), 1);
+    }
+
+    #[test]
+    fn a_dynamic_config_file_is_read_as_the_static_membership() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("zoo.cfg.dynamic.100000000"),
+            "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+             server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\nversion=100000000\n",
+        )
+        .unwrap();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            "dataDir=/x\ninitLimit=5\nsyncLimit=2\nreconfigEnabled=true\n\
+             dynamicConfigFile=zoo.cfg.dynamic.100000000\n",
+        )
+        .unwrap();
+        let c = Config::load(&cfg).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.servers.len(), 2);
+        assert_eq!(c.client_port, 2181);
+        std::fs::write(&cfg, "dataDir=/x\ndynamicConfigFile=missing\n").unwrap();
+        assert!(Config::load(&cfg)
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
     }
 }
