@@ -486,6 +486,76 @@ fn our_members_survive_garbage_on_their_ports() {
     );
 }
 
+/// A 3.8 member configured for quorum SASL (`quorum.auth.learnerRequireSasl`)
+/// or quorum TLS (`sslQuorum`) opens its connections with a QuorumAuthPacket
+/// or a TLS ClientHello: our members say so in one line, drop that
+/// connection only, and keep serving.
+#[test]
+fn our_members_name_quorum_sasl_and_tls_peers() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let e = Ensemble::start(&[Kind::Ours; 3], &[]);
+    let leader = e.leader().expect("a leader");
+    let q = e.member(leader).quorum_port;
+    let el = e.member(1).election_port;
+    let send = |port: u16, bytes: &[u8]| {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(bytes).expect("write");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    // QuorumAuthPacket { magic, status IN_PROGRESS, token of 4 bytes }, as
+    // SaslQuorumAuthLearner.send writes it (no length prefix).
+    let mut auth = vec![0x5f, 0x24, 0x35, 0x01, 0x35, 0x01, 0xed, 0xcc];
+    auth.extend_from_slice(&0i32.to_be_bytes());
+    auth.extend_from_slice(&4i32.to_be_bytes());
+    auth.extend_from_slice(b"tokn");
+    let tls_hello = [
+        0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03,
+    ];
+    let mark_l = e.member(leader).log().len();
+    let mark_1 = e.member(1).log().len();
+    send(q, &auth);
+    send(q, &tls_hello);
+    send(el, &tls_hello);
+    // On the election port the auth packet follows a valid initial message
+    // (QuorumCnxManager.startConnection authenticates after sending it).
+    let mut init = (-65536i64).to_be_bytes().to_vec();
+    init.extend_from_slice(&9i64.to_be_bytes());
+    let addr = b"127.0.0.1:1";
+    init.extend_from_slice(&(addr.len() as i32).to_be_bytes());
+    init.extend_from_slice(addr);
+    init.extend_from_slice(&auth);
+    send(el, &init);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ll = e.member(leader).log()[mark_l..].to_string();
+        let l1 = e.member(1).log()[mark_1..].to_string();
+        let sasl_q = ll.contains("quorum SASL is not supported");
+        let tls_q = ll.contains("quorum TLS is not supported");
+        let tls_e = l1.contains("quorum TLS is not supported");
+        let sasl_e = l1.contains("election port") && l1.contains("quorum SASL is not supported");
+        if sasl_q && tls_q && tls_e && sasl_e {
+            for l in ll.lines().chain(l1.lines()) {
+                if l.contains("not supported") {
+                    eprintln!("{l}");
+                }
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "quorum port SASL {sasl_q}, TLS {tls_q}; election port TLS {tls_e}, SASL {sasl_e}\n\
+             leader:\n{ll}\nmember 1:\n{l1}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(e.leader(), Some(leader), "the leader kept its role");
+    let mut c = Client::connect(e.member(1).client_port).expect("session");
+    c.create("/after-foreign-peers", b"", 0)
+        .expect("a write still commits");
+    c.close();
+}
+
 /// `readonlymode.enabled` (a JVM property in ZooKeeper, also a zoo.cfg key
 /// here): a member cut off from the quorum serves read-only clients after
 /// max(2 s, tickTime) of LOOKING, as 3.8's ReadOnlyZooKeeperServer does.

@@ -502,3 +502,90 @@ fn our_leader_truncates_a_zookeeper_old_leader() {
         trunc_story(Zk);
     }
 }
+
+/// Sends a reconfig (incremental: `joining`) and returns the reply's error.
+fn reconfig(c: &mut Client, joining: &str) -> i32 {
+    // leavingServers and newMembers are null (jute length -1): a non-null
+    // newMembers, even empty, makes 3.8 treat the request as non-incremental.
+    let mut body = Vec::new();
+    body.extend_from_slice(&(joining.len() as i32).to_be_bytes());
+    body.extend_from_slice(joining.as_bytes());
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    body.extend_from_slice(&(-1i64).to_be_bytes());
+    let (h, _) = c
+        .request(zkproto::consts::op::RECONFIG, &body)
+        .expect("reconfig reply");
+    h.err
+}
+
+/// Dynamic reconfig, which we do not support, run on a ZooKeeper leader:
+/// our follower never runs on a membership other than its leader's. A
+/// reconfig that keeps the membership (member 1's client address is added)
+/// makes it leave once, saying why, and rejoin with the reconfig txn
+/// applied like the SetData it is logged as. One that adds a member (an
+/// observer) keeps it out, saying why, while the ZooKeeper majority serves;
+/// restarted with the new membership in its zoo.cfg it rejoins. The trees
+/// stay identical and no 3.8 member sees a digest mismatch.
+#[test]
+fn a_zookeeper_reconfig_never_leaves_our_follower_on_a_stale_membership() {
+    if !apache_or_skip("a_zookeeper_reconfig_never_leaves_our_follower_on_a_stale_membership") {
+        return;
+    }
+    let mut e = Ensemble::configure(&[Ours, Zk, Zk], &[], "reconfigEnabled=true\nskipACL=yes\n");
+    e.start_member(3);
+    e.start_member(1);
+    e.wait_mode(3, "leader", Duration::from_secs(60));
+    e.start_member(2);
+    e.wait_all_serving(Duration::from_secs(60));
+    let mut c = Client::connect(e.member(3).client_port).expect("session on the leader");
+    c.create("/before", b"", 0).expect("create");
+
+    let mark = e.member(1).log().len();
+    let (q1, e1, p1) = {
+        let m = e.member(1);
+        (m.quorum_port, m.election_port, m.client_port)
+    };
+    let same = format!("server.1=127.0.0.1:{q1}:{e1}:participant;127.0.0.1:{p1}");
+    assert_eq!(reconfig(&mut c, &same), 0, "{}", e.logs());
+    wait_log(
+        &e,
+        1,
+        mark,
+        "proposed a dynamic reconfig",
+        "our follower names the reconfig",
+    );
+    e.wait_mode(1, "follower", Duration::from_secs(60));
+    c.create("/after-same", b"", 0).expect("create");
+    e.assert_trees_identical("after a reconfig that kept the membership");
+
+    let mark = e.member(1).log().len();
+    let (q4, e4, p4) = (free_port(), free_port(), free_port());
+    let observer = format!("server.4=127.0.0.1:{q4}:{e4}:observer;127.0.0.1:{p4}");
+    assert_eq!(reconfig(&mut c, &observer), 0, "{}", e.logs());
+    wait_log(
+        &e,
+        1,
+        mark,
+        "differs from zoo.cfg",
+        "our follower refuses the new membership",
+    );
+    c.create("/while-out", b"", 0)
+        .expect("the ZooKeeper majority commits");
+    let mode = e.member(1).mode();
+    assert!(
+        mode != "follower",
+        "member 1 follows a membership it does not have: {mode}"
+    );
+
+    e.kill(1);
+    let cfg_path = e.member(1).dir.join("zoo.cfg");
+    let mut cfg = std::fs::read_to_string(&cfg_path).expect("zoo.cfg");
+    cfg.push_str(&format!("server.4=127.0.0.1:{q4}:{e4}:observer\n"));
+    std::fs::write(&cfg_path, cfg).expect("zoo.cfg");
+    e.start_member(1);
+    e.wait_mode(1, "follower", Duration::from_secs(60));
+    c.close();
+    e.assert_trees_identical("after our follower took the new membership");
+    assert_no_digest_mismatch(&e);
+}

@@ -99,6 +99,9 @@ async fn read_initial(r: &mut OwnedReadHalf) -> Result<InitialMessage, String> {
         .read_i64()
         .await
         .map_err(|e| format!("reading version: {e}"))?;
+    if let Some(why) = crate::quorum::wire::foreign_handshake(&version.to_be_bytes()) {
+        return Err(why.to_string());
+    }
     if version >= 0 {
         // Pre-3.5: the first long is the sid and nothing follows.
         return Ok(InitialMessage {
@@ -416,7 +419,20 @@ async fn read_loop(inner: Arc<Inner>, sid: Sid, generation: u64, mut r: OwnedRea
             }
         };
         if len <= 0 || len as usize > MAX_FRAME {
-            warn!("election port: closing connection to sid {sid}: invalid frame length {len}");
+            let mut first = len.to_be_bytes().to_vec();
+            let mut next = [0u8; 4];
+            if tokio::time::timeout(Duration::from_millis(200), r.read_exact(&mut next))
+                .await
+                .is_ok_and(|res| res.is_ok())
+            {
+                first.extend_from_slice(&next);
+            }
+            match crate::quorum::wire::foreign_handshake(&first) {
+                Some(why) => warn!("election port: closing connection to sid {sid}: {why}"),
+                None => warn!(
+                    "election port: closing connection to sid {sid}: invalid frame length {len}"
+                ),
+            }
             break;
         }
         let mut buf = vec![0u8; len as usize];

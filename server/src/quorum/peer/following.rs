@@ -117,6 +117,10 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
         tokio::select! {
             ev = ev_rx.recv() => match ev {
                 Some(LinkEvent::Packet(_, pkt)) => {
+                    if let Some(why) = membership_change(&ctx.q.servers, &pkt, learner.is_serving()) {
+                        tracing::error!("{why}");
+                        return RoleEnd::Abandoned(why);
+                    }
                     if sync_kind.is_none() && matches!(pkt.kind, packet::DIFF | packet::TRUNC) {
                         sync_kind = Some(pkt.kind);
                         if pkt.kind == packet::TRUNC && pkt.zxid < learner.last_committed() {
@@ -274,6 +278,152 @@ async fn answer_while<F: std::future::Future>(ctx: &mut Ctx, fut: F) -> Option<F
                 ctx.election_input(from, &bytes);
             }
             s = ctx.accepted.recv() => drop(s?),
+        }
+    }
+}
+
+/// Dynamic reconfig is not supported: a learner must never run on a
+/// membership other than its leader's (its quorum arithmetic and its votes
+/// would be wrong), so it leaves the role, loudly, when the leader
+/// - proposes a reconfig (a txn of type `reconfig`, `PrepRequestProcessor`
+///   logs it as a SetData of /zookeeper/config) while we are following; we
+///   neither ACK nor apply it;
+/// - activates one (COMMITANDACTIVATE, INFORMANDACTIVATE);
+/// - announces at NEWLEADER (whose data is its `QuorumVerifier` text) a
+///   membership different from our zoo.cfg's: ids, quorum and election
+///   ports, roles (the host text and client address are not compared).
+///
+/// A reconfig already in the history a DIFF replays is applied like any
+/// SetData once zoo.cfg holds the new membership, so the trees stay
+/// identical. `None` when the packet is none of these.
+pub(crate) fn membership_change(
+    ours: &BTreeMap<Sid, crate::config::ServerSpec>,
+    pkt: &QuorumPacket,
+    broadcasting: bool,
+) -> Option<String> {
+    const HINT: &str = "dynamic reconfig is not supported; this member stops following and \
+                        rejoins only once its zoo.cfg lists the leader's membership";
+    match pkt.kind {
+        packet::COMMITANDACTIVATE | packet::INFORMANDACTIVATE => Some(format!(
+            "the leader activated a dynamic reconfig ({} of {:#x}): {HINT}",
+            packet::name(pkt.kind),
+            pkt.zxid
+        )),
+        packet::PROPOSAL if broadcasting => {
+            let d = pkt.data.as_deref().unwrap_or_default();
+            let is_reconfig = d.len() >= 32
+                && i32::from_be_bytes([d[28], d[29], d[30], d[31]])
+                    == zkproto::consts::op::RECONFIG;
+            is_reconfig.then(|| {
+                format!(
+                    "the leader proposed a dynamic reconfig at {:#x}: {HINT}",
+                    pkt.zxid
+                )
+            })
+        }
+        packet::NEWLEADER => {
+            let text = pkt.data.as_deref().filter(|d| !d.is_empty())?;
+            let theirs = crate::quorum::wire::parse_config_text(text).ok()?;
+            let key = |s: &crate::config::ServerSpec| (s.quorum_port, s.election_port, s.observer);
+            let mine: BTreeMap<u64, _> = ours.iter().map(|(id, s)| (*id as u64, key(s))).collect();
+            let leaders: BTreeMap<u64, _> =
+                theirs.servers.iter().map(|(id, s)| (*id, key(s))).collect();
+            (mine != leaders).then(|| {
+                let ids = |m: &BTreeMap<u64, (u16, u16, bool)>| {
+                    m.iter()
+                        .map(|(id, (q, e, o))| {
+                            format!("{id}:{q}:{e}{}", if *o { ":observer" } else { "" })
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                format!(
+                    "the leader's membership (NEWLEADER, config version {:#x}: {}) differs from \
+                     zoo.cfg's ({}): {HINT}",
+                    theirs.version,
+                    ids(&leaders),
+                    ids(&mine)
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+    use crate::config::ServerSpec;
+
+    fn spec(id: u64, q: u16, e: u16, observer: bool) -> ServerSpec {
+        ServerSpec {
+            id,
+            host: "127.0.0.1".into(),
+            quorum_port: q,
+            election_port: e,
+            observer,
+            client_addr: Some(("0.0.0.0".into(), 2181)),
+        }
+    }
+
+    fn ours() -> BTreeMap<Sid, ServerSpec> {
+        (1..=3)
+            .map(|i| (i as Sid, spec(i, 2887 + i as u16, 3887 + i as u16, false)))
+            .collect()
+    }
+
+    fn pkt(kind: i32, data: Option<Vec<u8>>) -> QuorumPacket {
+        QuorumPacket {
+            kind,
+            zxid: 0x100000005,
+            data,
+            auth: None,
+        }
+    }
+
+    #[test]
+    fn the_same_membership_passes_and_a_changed_one_is_named() {
+        let same = "server.1=127.0.0.1:2888:3888:participant;0.0.0.0:2181\n\
+                    server.2=localhost:2889:3889:participant\n\
+                    server.3=127.0.0.1:2890:3890:participant;2183\nversion=0";
+        assert_eq!(
+            membership_change(&ours(), &pkt(packet::NEWLEADER, Some(same.into())), false),
+            None
+        );
+        let grown = format!(
+            "{}\nserver.4=127.0.0.1:2891:3891:observer\nversion=100000004",
+            &same[..same.len() - 10]
+        );
+        let why = membership_change(&ours(), &pkt(packet::NEWLEADER, Some(grown.into())), false)
+            .expect("a changed membership is refused");
+        assert!(
+            why.contains("4:2891:3891:observer") && why.contains("not supported"),
+            "{why}"
+        );
+        // An empty NEWLEADER (pre-3.5 style) says nothing about membership.
+        assert_eq!(
+            membership_change(&ours(), &pkt(packet::NEWLEADER, None), false),
+            None
+        );
+    }
+
+    #[test]
+    fn reconfig_proposals_and_activations_are_refused() {
+        let mut txn = vec![0u8; 40];
+        txn[28..32].copy_from_slice(&zkproto::consts::op::RECONFIG.to_be_bytes());
+        let p = pkt(packet::PROPOSAL, Some(txn.clone()));
+        assert!(membership_change(&ours(), &p, true)
+            .unwrap()
+            .contains("proposed a dynamic reconfig"));
+        // In a DIFF it is history: applied like a SetData, judged at NEWLEADER.
+        assert_eq!(membership_change(&ours(), &p, false), None);
+        txn[28..32].copy_from_slice(&zkproto::consts::op::SET_DATA.to_be_bytes());
+        assert_eq!(
+            membership_change(&ours(), &pkt(packet::PROPOSAL, Some(txn)), true),
+            None
+        );
+        for k in [packet::COMMITANDACTIVATE, packet::INFORMANDACTIVATE] {
+            assert!(membership_change(&ours(), &pkt(k, Some(vec![0; 8])), true).is_some());
         }
     }
 }

@@ -134,8 +134,9 @@ pub(super) async fn lead(ctx: &mut Ctx) -> RoleEnd {
                     links.remove(&conn);
                 }
                 Some(LinkEvent::Closed(conn, why)) => {
-                    if let Some(sid) = leader.learner_sid(conn) {
-                        info!("learner {sid} (connection {conn}) went away: {why}");
+                    match leader.learner_sid(conn) {
+                        Some(sid) => info!("learner {sid} (connection {conn}) went away: {why}"),
+                        None => warn!("learner connection {conn} closed before it registered: {why}"),
                     }
                     leader.disconnected(conn);
                     links.remove(&conn);

@@ -185,12 +185,20 @@ impl PacketReader {
                     self.pos += n;
                     return Ok(p);
                 }
-                Ok(None) => self.fill()?,
+                Ok(None) => {
+                    if let Some(why) = crate::quorum::wire::foreign_handshake(&self.buf[self.pos..])
+                    {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+                    }
+                    self.fill()?
+                }
                 Err(e) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("malformed quorum packet: {e}"),
-                    ))
+                    let rest = &self.buf[self.pos..];
+                    let why = match crate::quorum::wire::foreign_handshake(rest) {
+                        Some(why) => why.to_string(),
+                        None => format!("malformed quorum packet: {e}"),
+                    };
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, why));
                 }
             }
         }

@@ -22,6 +22,51 @@ pub mod payload;
 #[cfg(test)]
 mod capture_tests;
 
+/// `QuorumAuth.QUORUM_AUTH_MAGIC_NUMBER` (-0xa0dbcafecafe1234L, as Java
+/// reads that literal), the first field of a `QuorumAuthPacket`.
+pub const QUORUM_AUTH_MAGIC: [u8; 8] = [0x5f, 0x24, 0x35, 0x01, 0x35, 0x01, 0xed, 0xcc];
+
+/// What a 3.8 member sends first when it is configured for something this
+/// server does not speak, recognised from the first bytes of a connection
+/// or of a frame, so that the log says why instead of "malformed packet":
+/// a `QuorumAuthPacket` (quorum SASL with `quorum.auth.learnerRequireSasl`
+/// on the dialling member; with SASL optional a Java member sends nothing)
+/// or a TLS ClientHello (`sslQuorum=true`). `None` when `first` is neither
+/// or too short to tell.
+pub fn foreign_handshake(first: &[u8]) -> Option<&'static str> {
+    if first.len() >= 8 && first[..8] == QUORUM_AUTH_MAGIC {
+        return Some(
+            "it sent a quorum SASL authentication packet (quorum.auth.learnerRequireSasl=true \
+             on that member): quorum SASL is not supported",
+        );
+    }
+    if first.len() >= 3 && first[0] == 0x16 && first[1] == 0x03 && first[2] <= 0x04 {
+        return Some(
+            "it opened a TLS handshake (sslQuorum=true on that member): quorum TLS is not \
+             supported",
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod foreign_tests {
+    use super::*;
+
+    #[test]
+    fn sasl_and_tls_openings_are_named() {
+        let mut auth = QUORUM_AUTH_MAGIC.to_vec();
+        auth.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(foreign_handshake(&auth).unwrap().contains("SASL"));
+        let hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+        assert!(foreign_handshake(&hello).unwrap().contains("TLS"));
+        // A V1 initial message and a FOLLOWERINFO are neither.
+        assert!(foreign_handshake(&[0xff, 0xff, 0, 0, 0, 0, 0, 0]).is_none());
+        assert!(foreign_handshake(&[0, 0, 0, 11, 0, 0, 0, 0]).is_none());
+        assert!(foreign_handshake(&[0x5f, 0x24]).is_none());
+    }
+}
+
 use std::fmt;
 
 pub use config_text::{config_text, java_member_order, parse_config_text, ParsedConfig};
