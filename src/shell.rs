@@ -46,7 +46,10 @@ pub struct EventHub {
     generation: AtomicU64,
     print_watches: AtomicBool,
     sink: Mutex<Sink>,
-    queue: Mutex<VecDeque<WatchedEvent>>,
+    /// Queued node events with their arrival number (see [`EventHub::mark`]).
+    queue: Mutex<VecDeque<(u64, WatchedEvent)>>,
+    /// How many events have been queued so far.
+    arrived: AtomicU64,
     notify: Notify,
     out: Out,
 }
@@ -62,6 +65,7 @@ impl EventHub {
             print_watches: AtomicBool::new(true),
             sink: Mutex::new(sink),
             queue: Mutex::new(VecDeque::new()),
+            arrived: AtomicU64::new(0),
             notify: Notify::new(),
             out,
         })
@@ -94,7 +98,8 @@ impl EventHub {
                 if q.len() >= MAX_QUEUED_EVENTS {
                     q.pop_front();
                 }
-                q.push_back(ev.clone());
+                let n = self.arrived.fetch_add(1, Ordering::SeqCst) + 1;
+                q.push_back((n, ev.clone()));
             }
             self.notify.notify_one();
         }
@@ -175,14 +180,30 @@ impl EventHub {
         }
     }
 
-    /// The oldest watch event not yet returned by `wait`, waiting at most
-    /// `timeout` (`None` = forever). A terminal session event (Expired,
-    /// Closed, AuthFailed) ends the wait with an error.
-    pub async fn next_event(&self, timeout: Option<Duration>) -> Result<WatchedEvent, CmdError> {
+    /// The number of the last event queued so far: an event queued later
+    /// has a higher number.
+    pub fn mark(&self) -> u64 {
+        self.arrived.load(Ordering::SeqCst)
+    }
+
+    /// The oldest watch event queued after mark `after` and not yet
+    /// returned by `wait`, waiting at most `timeout` (`None` = forever);
+    /// older ones are dropped. A terminal session event (Expired, Closed,
+    /// AuthFailed) ends the wait with an error.
+    pub async fn next_event(
+        &self,
+        after: u64,
+        timeout: Option<Duration>,
+    ) -> Result<WatchedEvent, CmdError> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
         loop {
             let notified = self.notify.notified();
-            let popped = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+            let popped = self.queue.lock().ok().and_then(|mut q| {
+                while q.front().is_some_and(|(n, _)| *n <= after) {
+                    q.pop_front();
+                }
+                q.pop_front().map(|(_, ev)| ev)
+            });
             if let Some(ev) = popped {
                 if ev.event_type == event::NONE {
                     return Err(CmdError::Lost(format!(
@@ -225,6 +246,11 @@ pub struct Shell {
     /// The task forwarding the current session's events (awaited on close so
     /// the `Closed` event is printed before the shell exits).
     pump: Option<tokio::task::JoinHandle<()>>,
+    /// [`EventHub::mark`] when the last command other than `wait` started:
+    /// `wait` returns only events queued after it (one that raced `wait` is
+    /// kept, one printed and handled long ago is not; consecutive `wait`s
+    /// take a burst of events one by one).
+    pub wait_window: u64,
 }
 
 impl Shell {
@@ -240,6 +266,7 @@ impl Shell {
             quit: false,
             interactive: false,
             pump: None,
+            wait_window: 0,
         }
     }
 
@@ -342,6 +369,7 @@ impl Shell {
         }
         let args = commands::tokenize(line);
         self.history.insert(self.count, line.to_string());
+        self.start_command(&args);
         let r = if self.interactive {
             tokio::select! {
                 r = commands::dispatch(self, args) => r,
@@ -358,9 +386,19 @@ impl Shell {
 
     /// Runs an already split command (argv mode), reporting the outcome.
     pub async fn execute_args(&mut self, args: Vec<String>) -> i32 {
+        self.start_command(&args);
         let r = commands::dispatch(self, args).await;
         self.hub.drain();
         self.report(r)
+    }
+
+    /// Every event delivered so far belongs to the commands before this
+    /// one; unless this is a `wait`, later `wait`s look only past it.
+    fn start_command(&mut self, args: &[String]) {
+        self.hub.drain();
+        if args.first().map(String::as_str) != Some("wait") {
+            self.wait_window = self.hub.mark();
+        }
     }
 
     /// Prints a command's failure the way zkCli does and returns its exit code.

@@ -384,6 +384,101 @@ fn wait_prints_the_next_watch_event() {
     }
 }
 
+/// `wait` returns only events that arrived after the previous command
+/// (other than `wait`) was issued: an event from before it, already printed
+/// and handled, is never returned; one fired by the previous command is;
+/// consecutive `wait`s take a burst one by one. `help wait` states the rule.
+#[test]
+fn wait_never_returns_an_event_from_before_the_previous_command() {
+    for s in servers_under_test() {
+        let r = root("waitrule", s);
+        cleanup(s, &r);
+        assert_eq!(argv(s, &["create", &r, "v0"]).code, 0);
+        // The event fires during `set`; `ls` comes after: stale for `wait`.
+        let o = script(
+            s,
+            &format!("printwatches off\nget -w {r}\nset {r} v1\nls {r}\nwait 500\n"),
+        );
+        assert_eq!(o.code, 1, "a stale event was returned: {}", o.stdout);
+        assert!(
+            o.stderr.contains("wait: no watch event within 500 ms"),
+            "{}",
+            o.stderr
+        );
+        // Fired by the previous command: returned.
+        let o = script(
+            s,
+            &format!("printwatches off\nget -w {r}\nset {r} v2\nwait 5000\n"),
+        );
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert_eq!(
+            o.stdout.lines().last(),
+            Some(
+                format!("WatchedEvent state:SyncConnected type:NodeDataChanged path:{r}").as_str()
+            )
+        );
+        // A burst from one command: consecutive waits take both events.
+        let o = script(
+            s,
+            &format!(
+                "printwatches off\ncreate {r}/a\ncreate {r}/b\nget -w {r}/a\nget -w {r}/b\n\
+                 deleteall {r}\nwait 5000\nwait 5000\n"
+            ),
+        );
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let mut events: Vec<&str> = o
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("WatchedEvent"))
+            .collect();
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                format!("WatchedEvent state:SyncConnected type:NodeDeleted path:{r}/a"),
+                format!("WatchedEvent state:SyncConnected type:NodeDeleted path:{r}/b")
+            ],
+            "{}",
+            o.stdout
+        );
+        assert_eq!(argv(s, &["create", &r, "v0"]).code, 0);
+        let o = script(s, "help wait\n");
+        assert!(
+            o.stdout.contains("after the previous command"),
+            "{}",
+            o.stdout
+        );
+        cleanup(s, &r);
+    }
+}
+
+/// `removewatches path -a` prints the local events in zkCli's order.
+#[test]
+fn removewatches_all_prints_data_then_child_removed() {
+    for s in servers_under_test() {
+        let r = root("rmwatches", s);
+        cleanup(s, &r);
+        assert_eq!(argv(s, &["create", &r, "v0"]).code, 0);
+        let o = script(s, &format!("get -w {r}\nls -w {r}\nremovewatches {r} -a\n"));
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let kinds: Vec<&str> = o
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("WatchedEvent state:SyncConnected type:"))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                format!("DataWatchRemoved path:{r}"),
+                format!("ChildWatchRemoved path:{r}")
+            ],
+            "{}",
+            o.stdout
+        );
+        cleanup(s, &r);
+    }
+}
+
 #[test]
 fn batch_mode_closes_its_session() {
     for s in servers_under_test() {

@@ -55,14 +55,15 @@ impl Removed {
         self.child || self.data || self.persistent
     }
 
-    /// The local events to deliver, in a fixed order.
+    /// The local events to deliver, in the order zkCli prints them
+    /// (`removewatches path -a`: DataWatchRemoved, then ChildWatchRemoved).
     pub fn event_types(self) -> Vec<i32> {
         let mut v = Vec::new();
-        if self.child {
-            v.push(event::CHILD_WATCH_REMOVED);
-        }
         if self.data {
             v.push(event::DATA_WATCH_REMOVED);
+        }
+        if self.child {
+            v.push(event::CHILD_WATCH_REMOVED);
         }
         if self.persistent {
             v.push(event::PERSISTENT_WATCH_REMOVED);
@@ -247,7 +248,7 @@ mod tests {
         let rem = r.remove("/a", watcher_type::ANY);
         assert_eq!(
             rem.event_types(),
-            [event::CHILD_WATCH_REMOVED, event::DATA_WATCH_REMOVED]
+            [event::DATA_WATCH_REMOVED, event::CHILD_WATCH_REMOVED]
         );
         assert!(r.is_empty());
     }

@@ -202,7 +202,7 @@ pub const COMMANDS: &[CommandInfo] = &[
     cmd("getAcl", "[-s] path", &["-s"], true),
     cmd("getAllChildrenNumber", "path", &[], true),
     cmd("getEphemerals", "path", &[], true),
-    cmd("help", "", &[], false),
+    cmd("help", "[command]", &[], false),
     cmd("history", "", &[], false),
     cmd("listquota", "path", &[], true),
     cmd("ls", "[-s] [-w] [-R] path", &["-s", "-w", "-R"], true),

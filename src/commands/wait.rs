@@ -1,7 +1,11 @@
 //! `wait [timeout_ms]`: blocks until a watch event arrives and prints it, so
-//! scripts can follow watch-driven flows deterministically. Events are
-//! queued as they arrive, so one that fired before `wait` started is not
-//! lost: each `wait` returns the oldest event no earlier `wait` returned.
+//! scripts can follow watch-driven flows deterministically. The rule: `wait`
+//! returns the oldest event that arrived after the previous command (other
+//! than `wait`) was issued and that no earlier `wait` returned. So an event
+//! that races the `wait` (it fired while the previous command ran, e.g. the
+//! `set` that changed the node) is not lost, consecutive `wait`s take a
+//! burst one event at a time, and an event printed and handled minutes ago,
+//! before the previous command, is never returned.
 
 use std::time::Duration;
 
@@ -19,7 +23,7 @@ pub async fn run(sh: &mut Shell, args: &[String]) -> CmdResult {
         })?)),
     };
     let hub = sh.hub.clone();
-    let ev = hub.next_event(timeout).await?;
+    let ev = hub.next_event(sh.wait_window, timeout).await?;
     if sh.out.is_json() {
         sh.out.json(output::event_json(&ev));
     } else {
