@@ -196,8 +196,13 @@ pub fn run(rt: &Runtime, sh: &mut Shell, color: bool) -> i32 {
         if let Some(h) = ed.helper_mut() {
             h.client = sh.client.clone();
         }
+        // Set before the prompt is computed: an event arriving in between
+        // redraws it with the state it brought.
+        sh.hub.set_prompt(Some(sh.prompt_source()));
         let prompt = sh.prompt();
-        match ed.readline(&prompt) {
+        let read = ed.readline(&prompt);
+        sh.hub.set_prompt(None);
+        match read {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = ed.add_history_entry(line.as_str());

@@ -48,10 +48,31 @@ pub struct EventHub {
     sink: Mutex<Sink>,
     /// Queued node events with their arrival number (see [`EventHub::mark`]).
     queue: Mutex<VecDeque<(u64, WatchedEvent)>>,
+    /// While the REPL reads a line: what its prompt is made of, so that a
+    /// state event redraws the prompt with the session's new state.
+    prompt: Mutex<Option<PromptSource>>,
     /// How many events have been queued so far.
     arrived: AtomicU64,
     notify: Notify,
     out: Out,
+}
+
+/// The parts of the REPL's prompt (`[zk: host(STATE) N] `): the state is
+/// read from the client when the prompt is drawn.
+pub struct PromptSource {
+    pub host: String,
+    pub count: usize,
+    pub client: Option<Client>,
+}
+
+impl PromptSource {
+    pub fn render(&self) -> String {
+        let state = match &self.client {
+            Some(c) => c.state().to_string(),
+            None => "CLOSED".into(),
+        };
+        format!("[zk: {}({}) {}] ", self.host, state, self.count)
+    }
 }
 
 /// Events kept for `wait` when nobody waits (old ones are dropped first).
@@ -66,6 +87,7 @@ impl EventHub {
             sink: Mutex::new(sink),
             queue: Mutex::new(VecDeque::new()),
             arrived: AtomicU64::new(0),
+            prompt: Mutex::new(None),
             notify: Notify::new(),
             out,
         })
@@ -77,6 +99,13 @@ impl EventHub {
 
     pub fn set_print_watches(&self, on: bool) {
         self.print_watches.store(on, Ordering::SeqCst);
+    }
+
+    /// Sets (REPL reading a line) or clears what the prompt shows.
+    pub fn set_prompt(&self, p: Option<PromptSource>) {
+        if let Ok(mut g) = self.prompt.lock() {
+            *g = p;
+        }
     }
 
     pub fn set_sink(&self, sink: Sink) {
@@ -116,7 +145,19 @@ impl EventHub {
         };
         match &mut *sink {
             Sink::Printer(p) => {
-                let _ = p.print(text);
+                // A state change redraws the prompt with the new state.
+                let prompt = if is_state {
+                    self.prompt
+                        .lock()
+                        .ok()
+                        .and_then(|g| g.as_ref().map(PromptSource::render))
+                } else {
+                    None
+                };
+                let _ = p.print(match prompt {
+                    Some(pr) => rustyline::prompt_message(&pr, &text),
+                    None => text,
+                });
             }
             Sink::Batch if is_state => {
                 use std::io::Write;
@@ -287,7 +328,15 @@ impl Shell {
     }
 
     pub fn prompt(&self) -> String {
-        format!("[zk: {}({}) {}] ", self.host, self.state(), self.count)
+        self.prompt_source().render()
+    }
+
+    pub fn prompt_source(&self) -> PromptSource {
+        PromptSource {
+            host: self.host.clone(),
+            count: self.count,
+            client: self.client.clone(),
+        }
     }
 
     /// Opens a session to `host` (closing the current one first), as zkCli's

@@ -268,3 +268,86 @@ fn repl_says_it_keeps_retrying_when_nothing_answers() {
     r.quit();
     let _ = std::fs::remove_file(&hist);
 }
+
+/// The prompt follows the session without a key press: the prompt drawn
+/// after the `SyncConnected` block says CONNECTED (never a stale
+/// CONNECTING), the one drawn after `Disconnected` says CONNECTING, and the
+/// half-typed line survives both redraws and still runs.
+#[test]
+fn prompt_follows_the_session_without_a_key_press() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for srv in servers_under_test() {
+        let proxy = rt.block_on(common::Proxy::start(srv.socket_addr()));
+        let host = proxy.addr();
+        let hist = temp("prompt-state", srv);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
+        cmd.args(["-server", &host, "-timeout", "30000"])
+            .env("ZKCLI_HISTORY", &hist)
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
+        s.set_expect_timeout(Some(EXPECT_TIMEOUT));
+        let mut r = Repl { s };
+        let prompt_state = |r: &mut Repl, after: &str| -> (String, String) {
+            r.expect(after);
+            let pat = format!(
+                r"\[zk: {}\((\w+)\) (\d+)\] ([^\r\n]*)",
+                host.replace('.', r"\.")
+            );
+            let c = r.s.expect(Regex(pat)).expect("a prompt after the event");
+            let state = String::from_utf8_lossy(c.get(1).unwrap_or_default()).into_owned();
+            let typed = String::from_utf8_lossy(c.get(3).unwrap_or_default()).into_owned();
+            (state, typed)
+        };
+        let (state, _) = prompt_state(
+            &mut r,
+            "WatchedEvent state:SyncConnected type:None path:null",
+        );
+        assert_eq!(
+            state,
+            "CONNECTED",
+            "{}: the prompt after SyncConnected",
+            srv.kind().name()
+        );
+
+        r.send("ls /zoo");
+        r.expect("ls /zoo");
+        proxy.set_paused(true);
+        proxy.sever();
+        let (state, typed) = prompt_state(
+            &mut r,
+            "WatchedEvent state:Disconnected type:None path:null",
+        );
+        assert_eq!(
+            state,
+            "CONNECTING",
+            "{}: the prompt after Disconnected",
+            srv.kind().name()
+        );
+        assert!(
+            typed.starts_with("ls /zoo"),
+            "the typed line was redrawn: {typed:?}"
+        );
+
+        proxy.set_paused(false);
+        let (state, typed) = prompt_state(
+            &mut r,
+            "WatchedEvent state:SyncConnected type:None path:null",
+        );
+        assert_eq!(
+            state,
+            "CONNECTED",
+            "{}: the prompt after reconnecting",
+            srv.kind().name()
+        );
+        assert!(
+            typed.starts_with("ls /zoo"),
+            "the typed line was redrawn: {typed:?}"
+        );
+        r.line("keeper");
+        r.expect("[config, quota]");
+        r.expect(&format!("[zk: {host}(CONNECTED) 1] "));
+        r.quit();
+        let _ = std::fs::remove_file(&hist);
+    }
+}

@@ -27,6 +27,8 @@ pub struct State<'out, 'prompt, H: Helper> {
     pub out: &'out mut <Terminal as Term>::Writer,
     prompt: &'prompt str,  // Prompt to display (rl_prompt)
     prompt_size: Position, // Prompt Unicode/visible width and height
+    // zkcli patch: a prompt sent with an external print replaces `prompt`.
+    prompt_override: Option<std::rc::Rc<str>>,
     pub line: LineBuffer,  // Edited line buffer
     pub layout: Layout,
     saved_line_for_history: LineBuffer, // Current edited line before history browsing
@@ -56,6 +58,7 @@ impl<'out, 'prompt, H: Helper> State<'out, 'prompt, H> {
             out,
             prompt,
             prompt_size,
+            prompt_override: None,
             line: LineBuffer::with_capacity(MAX_LINE).can_growth(true),
             layout: Layout::default(),
             saved_line_for_history: LineBuffer::with_capacity(MAX_LINE).can_growth(true),
@@ -93,9 +96,9 @@ impl<'out, 'prompt, H: Helper> State<'out, 'prompt, H> {
                 if new_cols != old_cols
                     && (self.layout.end.row > 0 || self.layout.end.col >= new_cols)
                 {
-                    self.prompt_size = self
-                        .out
-                        .calculate_position(self.prompt, Position::default());
+                    let p = self.prompt_override.clone();
+                    let prompt = p.as_deref().unwrap_or(self.prompt);
+                    self.prompt_size = self.out.calculate_position(prompt, Position::default());
                     self.refresh_line()?;
                 }
                 continue;
@@ -130,7 +133,9 @@ impl<'out, 'prompt, H: Helper> State<'out, 'prompt, H> {
         }
         if self.highlight_char(kind) {
             let prompt_size = self.prompt_size;
-            self.refresh(self.prompt, prompt_size, true, Info::NoHint)?;
+            let p = self.prompt_override.clone();
+            let prompt = p.as_deref().unwrap_or(self.prompt);
+            self.refresh(prompt, prompt_size, true, Info::NoHint)?;
         } else {
             self.out.move_cursor(self.layout.cursor, cursor)?;
             self.layout.prompt_size = self.prompt_size;
@@ -264,14 +269,18 @@ impl<H: Helper> Refresher for State<'_, '_, H> {
         let prompt_size = self.prompt_size;
         self.hint();
         self.highlight_char(CmdKind::Other);
-        self.refresh(self.prompt, prompt_size, true, Info::Hint)
+        let p = self.prompt_override.clone();
+        let prompt = p.as_deref().unwrap_or(self.prompt);
+        self.refresh(prompt, prompt_size, true, Info::Hint)
     }
 
     fn refresh_line_with_msg(&mut self, msg: Option<&str>, kind: CmdKind) -> Result<()> {
         let prompt_size = self.prompt_size;
         self.hint = None;
         self.highlight_char(kind);
-        self.refresh(self.prompt, prompt_size, true, Info::Msg(msg))
+        let p = self.prompt_override.clone();
+        let prompt = p.as_deref().unwrap_or(self.prompt);
+        self.refresh(prompt, prompt_size, true, Info::Msg(msg))
     }
 
     fn refresh_prompt_and_line(&mut self, prompt: &str) -> Result<()> {
@@ -314,12 +323,21 @@ impl<H: Helper> Refresher for State<'_, '_, H> {
     }
 
     fn external_print(&mut self, msg: String) -> Result<()> {
+        // zkcli patch: a message may carry the prompt to show from now on.
+        let (new_prompt, text) = crate::split_prompt_message(&msg);
+        if let Some(p) = new_prompt {
+            self.prompt_size = self.out.calculate_position(p, Position::default());
+            self.prompt_override = Some(std::rc::Rc::from(p));
+        }
+        let msg = text.to_string();
         self.out.clear_rows(&self.layout)?;
         self.layout.end.row = 0;
         self.layout.cursor.row = 0;
-        self.out.write_and_flush(msg.as_str())?;
-        if !msg.ends_with('\n') {
-            self.out.write_and_flush("\n")?;
+        if !msg.is_empty() {
+            self.out.write_and_flush(msg.as_str())?;
+            if !msg.ends_with('\n') {
+                self.out.write_and_flush("\n")?;
+            }
         }
         self.refresh_line()
     }

@@ -68,6 +68,27 @@ use crate::keymap::{Bindings, InputState, Refresher};
 pub use crate::keys::{KeyCode, KeyEvent, Modifiers};
 use crate::kill_ring::KillRing;
 pub use crate::tty::ExternalPrinter;
+
+/// zkcli patch: an external print that starts with this marker carries a
+/// new prompt, up to BEL, then the text to print: the line being edited
+/// is redrawn under the new prompt. Build it with [`prompt_message`].
+pub const PROMPT_MARKER: &str = "\x1b]zkcli-prompt;";
+
+/// The message that prints `text` and then shows `prompt`.
+pub fn prompt_message(prompt: &str, text: &str) -> String {
+    format!("{PROMPT_MARKER}{prompt}\x07{text}")
+}
+
+/// Splits a message built by [`prompt_message`]: (prompt, text).
+pub fn split_prompt_message(msg: &str) -> (Option<&str>, &str) {
+    match msg
+        .strip_prefix(PROMPT_MARKER)
+        .and_then(|rest| rest.split_once('\x07'))
+    {
+        Some((prompt, text)) => (Some(prompt), text),
+        None => (None, msg),
+    }
+}
 pub use crate::undo::Changeset;
 use crate::validate::Validator;
 

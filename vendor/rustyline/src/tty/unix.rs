@@ -1499,7 +1499,8 @@ impl super::ExternalPrinter for ExternalPrinter {
     fn print(&mut self, msg: String) -> Result<()> {
         // write directly to stdout/stderr while not in raw mode
         if !self.raw_mode.load(Ordering::SeqCst) {
-            write_all(self.tty_out, msg.as_str())?;
+            // zkcli patch: no prompt is shown, print the text only.
+            write_all(self.tty_out, crate::split_prompt_message(&msg).1)?;
         } else if let Ok(mut writer) = self.writer.0.lock() {
             self.writer
                 .1
