@@ -53,6 +53,8 @@ pub struct EventHub {
     prompt: Mutex<Option<PromptSource>>,
     /// How many events have been queued so far.
     arrived: AtomicU64,
+    /// The current session ended with `Expired`.
+    expired: AtomicBool,
     notify: Notify,
     out: Out,
 }
@@ -75,6 +77,11 @@ impl PromptSource {
     }
 }
 
+/// Printed once under the `Expired` event.
+pub const EXPIRED_NOTE: &str = "The session has expired: the server heard nothing from it for \
+longer than its timeout, so its ephemeral nodes are deleted and its watches are gone. \
+`connect` opens a new session (`connect host:port` for another server).";
+
 /// Events kept for `wait` when nobody waits (old ones are dropped first).
 const MAX_QUEUED_EVENTS: usize = 10_000;
 
@@ -87,6 +94,7 @@ impl EventHub {
             sink: Mutex::new(sink),
             queue: Mutex::new(VecDeque::new()),
             arrived: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
             prompt: Mutex::new(None),
             notify: Notify::new(),
             out,
@@ -99,6 +107,11 @@ impl EventHub {
 
     pub fn set_print_watches(&self, on: bool) {
         self.print_watches.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the current session ended with `Expired`.
+    pub fn session_expired(&self) -> bool {
+        self.expired.load(Ordering::SeqCst)
     }
 
     /// Sets (REPL reading a line) or clears what the prompt shows.
@@ -122,6 +135,9 @@ impl EventHub {
                 ev.state,
                 state::EXPIRED | state::CLOSED | state::AUTH_FAILED
             );
+        if is_state && ev.state == state::EXPIRED {
+            self.expired.store(true, Ordering::SeqCst);
+        }
         if !is_state || terminal {
             if let Ok(mut q) = self.queue.lock() {
                 if q.len() >= MAX_QUEUED_EVENTS {
@@ -137,6 +153,13 @@ impl EventHub {
         }
         let text = if self.out.is_json() {
             format!("{}\n", output::event_json(&ev))
+        } else if is_state && ev.state == state::EXPIRED {
+            // zkCli prints the event and nothing more; every later command
+            // then fails without saying why. Say it once, here.
+            format!(
+                "{}{EXPIRED_NOTE}\n",
+                output::watcher_block(&ev, self.out.color)
+            )
         } else {
             output::watcher_block(&ev, self.out.color)
         };
@@ -179,6 +202,7 @@ impl EventHub {
         if let Ok(mut q) = self.queue.lock() {
             q.clear();
         }
+        self.expired.store(false, Ordering::SeqCst);
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut g) = self.rx.lock() {
             *g = Some(rx);
@@ -466,6 +490,10 @@ impl Shell {
         }
         match &e {
             CmdError::Silent(_) => {}
+            CmdError::NotConnected if self.hub.session_expired() => self.out.line(
+                "Not connected: the session expired (its ephemerals and watches are gone); \
+                 `connect` opens a new session",
+            ),
             CmdError::NotConnected => self.out.line("Not connected"),
             CmdError::NotFound(_) => {
                 self.out.err_line(&commands::usage_listing());

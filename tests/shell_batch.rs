@@ -322,6 +322,13 @@ fn table_output_and_cluster() {
         assert_eq!(o.code, 0, "{}", o.stderr);
         assert!(o.stdout.contains(&s.addr()), "{}", o.stdout);
         assert!(o.stdout.contains("standalone"), "{}", o.stdout);
+        assert!(
+            o.stdout
+                .lines()
+                .any(|l| l.contains(&s.addr()) && l.contains('*')),
+            "the connected server is marked:\n{}",
+            o.stdout
+        );
         let zxid_col = o.stdout.lines().any(|l| l.contains("0x"));
         assert!(zxid_col, "no zxid in:\n{}", o.stdout);
         cleanup(s, &r);

@@ -351,3 +351,62 @@ fn prompt_follows_the_session_without_a_key_press() {
         let _ = std::fs::remove_file(&hist);
     }
 }
+
+/// A session that expires while the shell cannot reach the server: the
+/// shell says `Expired` once, explains what it means, and later commands
+/// say why they fail until `connect` opens a new session.
+#[test]
+fn an_expired_session_is_explained_once() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for srv in servers_under_test() {
+        let proxy = rt.block_on(common::Proxy::start(srv.socket_addr()));
+        let host = proxy.addr();
+        let hist = temp("expired", srv);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
+        cmd.args(["-server", &host, "-timeout", "4000", "-waitforconnection"])
+            .env("ZKCLI_HISTORY", &hist)
+            .env("NO_COLOR", "1")
+            .env("TERM", "xterm");
+        let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
+        s.set_expect_timeout(Some(EXPECT_TIMEOUT));
+        let mut r = Repl { s };
+        r.expect("WatchedEvent state:SyncConnected type:None path:null");
+        r.expect(&format!("[zk: {host}(CONNECTED) 0] "));
+        let node = format!("/zkcli_pty_expire_{}", srv.kind().name());
+        r.line(&format!("create -e {node}"));
+        r.expect(&format!("Created {node}"));
+        r.expect(&format!("[zk: {host}(CONNECTED) 1] "));
+        proxy.set_paused(true);
+        proxy.sever();
+        r.expect("WatchedEvent state:Disconnected type:None path:null");
+        // Longer than the session timeout: the server expires the session.
+        std::thread::sleep(Duration::from_millis(7000));
+        proxy.set_paused(false);
+        let before = r.expect("WatchedEvent state:Expired type:None path:null");
+        assert!(
+            !before.contains("state:Expired"),
+            "Expired printed twice: {before}"
+        );
+        let note = r.expect(&format!("[zk: {host}(CLOSED) 1] "));
+        assert!(
+            note.contains("expired") && note.contains("ephemeral") && note.contains("connect"),
+            "the expiry is explained: {note}"
+        );
+        r.line("ls /");
+        let out = r.expect(&format!("[zk: {host}(CLOSED) 2] "));
+        assert!(
+            out.contains("expired"),
+            "a later command says why it fails: {out}"
+        );
+        assert!(
+            !out.contains("state:Expired"),
+            "Expired printed again: {out}"
+        );
+        r.line(&format!("connect {}", srv.addr()));
+        r.expect("WatchedEvent state:SyncConnected type:None path:null");
+        r.line(&format!("stat {node}"));
+        r.expect(&format!("Node does not exist: {node}"));
+        r.quit();
+        let _ = std::fs::remove_file(&hist);
+    }
+}

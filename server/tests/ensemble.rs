@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::ensemble::Ensemble;
 use common::*;
@@ -721,6 +721,161 @@ fn zkcli_on_the_full_connect_string() {
     let (code, out, err) = run(&cs, "set /cs v2\nget /cs\n");
     assert_eq!(code, Some(0), "after the leader's death: {out}{err}");
     assert!(out.contains("v2"), "{out}{err}");
+}
+
+/// The shell's session on the full connect string when the member it is
+/// connected to is killed: zkCli's `Disconnected`, then `SyncConnected`
+/// from another member with the same session (its ephemeral stays), its
+/// data and child watches re-registered, each firing exactly once for a
+/// change made after the failover.
+fn zkcli_moves_with_its_session(kind: Kind) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let zkcli = std::path::Path::new(zkserver_bin()).with_file_name("zkcli");
+    if !zkcli.exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} missing",
+            zkcli.display()
+        );
+        eprintln!("!!!! SKIPPING: build zkcli (cargo build --workspace)");
+        return;
+    }
+    let mut e = Ensemble::start(&[kind; 3], &[]);
+    let mut c = Client::connect(e.member(1).client_port).expect("session");
+    c.create("/fo", b"v0", 0).expect("create");
+    c.close();
+    let mut child = std::process::Command::new(&zkcli)
+        .args(["-server", &e.connect_string(), "-timeout", "30000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn zkcli");
+    let collect = |mut r: Box<dyn Read + Send>| {
+        let buf = Arc::new(Mutex::new(String::new()));
+        let b = buf.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                b.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        });
+        buf
+    };
+    let out = collect(Box::new(child.stdout.take().unwrap()));
+    let err = collect(Box::new(child.stderr.take().unwrap()));
+    let mut input = child.stdin.take().unwrap();
+    let wait_for = |buf: &Arc<Mutex<String>>, what: &dyn Fn(&str) -> bool, why: &str| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !what(&buf.lock().unwrap()) {
+            assert!(
+                Instant::now() < deadline,
+                "{why}\nstdout:\n{}\nstderr:\n{}",
+                out.lock().unwrap(),
+                err.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    writeln!(input, "create -e /fo-eph\nget -w /fo\nls -w /fo").unwrap();
+    wait_for(&out, &|o| o.contains("v0\n[]"), "the watches were set");
+    let (owner, on) = {
+        let mut r = Client::connect(e.member(2).client_port).expect("session");
+        let owner = r
+            .exists("/fo-eph", false)
+            .expect("the shell's ephemeral")
+            .ephemeral_owner;
+        r.close();
+        let needle = format!("sid=0x{owner:x}");
+        let on = (1..=3)
+            .find(|i| {
+                four_letter(e.member(*i).client_port, "cons").is_ok_and(|s| s.contains(&needle))
+            })
+            .expect("the member the shell is connected to");
+        (owner, on)
+    };
+    eprintln!("the shell's session 0x{owner:x} is on member {on}: killing it");
+    e.kill(on);
+    wait_for(
+        &err,
+        &|s| s.matches("state:SyncConnected").count() >= 2 && s.contains("state:Disconnected"),
+        "Disconnected, then SyncConnected on another member",
+    );
+    let other = (1..=3).find(|i| *i != on).unwrap_or(1);
+    let mut w = Client::connect(e.member(other).client_port).expect("session");
+    w.set_data("/fo", b"v1").expect("set");
+    w.create("/fo/kid", b"", 0).expect("create");
+    w.close();
+    wait_for(
+        &out,
+        &|o| o.contains("NodeDataChanged path:/fo") && o.contains("NodeChildrenChanged path:/fo"),
+        "the re-registered watches fired",
+    );
+    writeln!(input, "stat /fo-eph\nget /fo").unwrap();
+    drop(input);
+    let status = child.wait().expect("zkcli exits");
+    std::thread::sleep(Duration::from_millis(200));
+    let o = out.lock().unwrap().clone();
+    let er = err.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(0), "{o}{er}");
+    assert_eq!(o.matches("NodeDataChanged path:/fo").count(), 1, "{o}");
+    assert_eq!(o.matches("NodeChildrenChanged path:/fo").count(), 1, "{o}");
+    assert!(
+        o.contains(&format!("ephemeralOwner = 0x{owner:x}")),
+        "same session: {o}"
+    );
+    assert!(o.trim_end().ends_with("v1"), "{o}");
+    assert_eq!(
+        er.matches("state:Disconnected").count(),
+        1,
+        "one Disconnected: {er}"
+    );
+    // `cluster`: every member's mode, the dead one unreachable (a failure),
+    // `*` on the one this shell's session is on.
+    let o = std::process::Command::new(&zkcli)
+        .args(["-server", &e.connect_string(), "cluster"])
+        .output()
+        .expect("zkcli cluster");
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{table}");
+    let row = |id: u64| {
+        let port = format!("127.0.0.1:{} ", e.member(id).client_port);
+        table
+            .lines()
+            .find(|l| l.contains(&port))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row(on).contains("unreachable"), "{table}");
+    let live: Vec<String> = (1..=3).filter(|i| *i != on).map(row).collect();
+    assert!(
+        live.iter()
+            .all(|r| r.contains("leader") || r.contains("follower")),
+        "{table}"
+    );
+    assert_eq!(
+        live.iter().filter(|r| r.contains('*')).count(),
+        1,
+        "{table}"
+    );
+}
+
+#[test]
+fn zkcli_moves_with_its_session_on_our_ensemble() {
+    zkcli_moves_with_its_session(Kind::Ours);
+}
+
+#[test]
+fn zkcli_moves_with_its_session_on_an_apache_ensemble() {
+    if apache_or_skip("zkcli_moves_with_its_session_on_an_apache_ensemble") {
+        zkcli_moves_with_its_session(Kind::Apache);
+    }
 }
 
 /// Our election port against Apache ZooKeeper members: a probe with a sid

@@ -1,6 +1,8 @@
 //! `cluster`: asks every server of the connect string for `srvr` and `mntr`
-//! (four-letter words, on their own short TCP connections) and shows mode,
-//! zxid, connections, latency and node count side by side.
+//! (four-letter words, on their own short TCP connections) and shows mode
+//! (leader, follower, observer, standalone, or "not serving"), zxid,
+//! connections, latency and node count side by side; `*` marks the server
+//! this shell's session is connected to.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,9 +28,19 @@ pub async fn run(sh: &mut Shell, args: &[String]) -> CmdResult {
     if servers.is_empty() {
         return Err(CmdError::Usage(format!("no servers in \"{}\"", sh.host)));
     }
+    let connected = match &sh.client {
+        Some(c) => match c.connected_host() {
+            Some(h) => resolve(&h).await,
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     let mut rows = Vec::new();
     for s in &servers {
-        rows.push(probe(s).await);
+        let mut row = probe(s).await;
+        let addrs = resolve(s).await;
+        row.connected = !connected.is_empty() && addrs.iter().any(|a| connected.contains(a));
+        rows.push(row);
     }
     let down = rows.iter().filter(|r| r.error.is_some()).count();
     if sh.out.is_json() {
@@ -36,6 +48,7 @@ pub async fn run(sh: &mut Shell, args: &[String]) -> CmdResult {
         sh.out.json(json!({ "servers": v }));
     } else {
         let mut t = output::new_table(&[
+            "",
             "server",
             "mode",
             "zxid",
@@ -46,11 +59,13 @@ pub async fn run(sh: &mut Shell, args: &[String]) -> CmdResult {
             "version",
         ]);
         for r in &rows {
+            let mark = if r.connected { "*" } else { "" }.to_string();
             match &r.error {
-                Some(e) => t.add_row(vec![r.server.clone(), format!("unreachable: {e}")]),
+                Some(e) => t.add_row(vec![mark, r.server.clone(), format!("unreachable: {e}")]),
                 None => t.add_row(vec![
+                    mark,
                     r.server.clone(),
-                    r.get("Mode"),
+                    r.mode(),
                     r.get("Zxid"),
                     r.get("Connections"),
                     r.get("Latency min/avg/max"),
@@ -93,6 +108,10 @@ pub fn hosts(connect: &str) -> Vec<String> {
 
 struct Row {
     server: String,
+    /// This shell's session is on this server.
+    connected: bool,
+    /// srvr said "This ZooKeeper instance is not currently serving requests".
+    not_serving: bool,
     srvr: BTreeMap<String, String>,
     mntr: BTreeMap<String, String>,
     error: Option<String>,
@@ -103,9 +122,18 @@ impl Row {
         self.srvr.get(k).cloned().unwrap_or_else(|| "-".into())
     }
 
+    fn mode(&self) -> String {
+        if self.not_serving {
+            return "not serving".into();
+        }
+        self.get("Mode")
+    }
+
     fn to_json(&self) -> serde_json::Value {
         json!({
             "server": self.server,
+            "connected": self.connected,
+            "mode": if self.error.is_some() { None } else { Some(self.mode()) },
             "error": self.error,
             "srvr": self.srvr,
             "mntr": self.mntr,
@@ -116,12 +144,17 @@ impl Row {
 async fn probe(server: &str) -> Row {
     let mut row = Row {
         server: server.to_string(),
+        connected: false,
+        not_serving: false,
         srvr: BTreeMap::new(),
         mntr: BTreeMap::new(),
         error: None,
     };
     match four_letter(server, "srvr").await {
-        Ok(text) => row.srvr = parse(&text, ':'),
+        Ok(text) => {
+            row.not_serving = text.contains("not currently serving");
+            row.srvr = parse(&text, ':');
+        }
         Err(e) => {
             row.error = Some(e);
             return row;
@@ -132,6 +165,15 @@ async fn probe(server: &str) -> Row {
         row.mntr = parse(&text, '\t');
     }
     row
+}
+
+/// The socket addresses `host:port` names (empty if it does not resolve).
+async fn resolve(hostport: &str) -> Vec<std::net::SocketAddr> {
+    let lookup = tokio::net::lookup_host(hostport.trim_start_matches('/').to_string());
+    match tokio::time::timeout(FLW_TIMEOUT, lookup).await {
+        Ok(Ok(addrs)) => addrs.collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn parse(text: &str, sep: char) -> BTreeMap<String, String> {
