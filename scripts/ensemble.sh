@@ -170,7 +170,7 @@ wait_serving() { # seconds
         for i in $(seq 1 "$N"); do
             alive "$i" || continue
             m="$(mode_of "$i")"
-            case "$m" in leader|follower|observer) ;; *) all=false ;; esac
+            case "$m" in leader|follower|observer|standalone) ;; *) all=false ;; esac
         done
         if $all; then return 0; fi
         sleep 0.3

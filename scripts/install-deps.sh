@@ -31,6 +31,14 @@ if [ ! -x "$ZKCLI" ] || [ ! -f /usr/share/java/zookeeper.jar ]; then
 fi
 command -v java >/dev/null 2>&1 || die "java not found (the zookeeper package should pull in a JRE)"
 
+# --- tmux, for scripts/walkthrough.sh (its check in scripts/test.sh) -------
+if ! command -v tmux >/dev/null 2>&1; then
+    $SUDO apt-get update -qq >/dev/null 2>&1 || true
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tmux \
+        >"$log" 2>&1 || { cat "$log" >&2; die "apt-get install tmux failed"; }
+    echo "installed: tmux $(tmux -V 2>/dev/null)"
+fi
+
 # --- Python virtualenv with kazoo + pytest ---------------------------------
 PY="${PYTHON:-python3}"
 command -v "$PY" >/dev/null 2>&1 || die "python3 not found"

@@ -191,6 +191,46 @@ if $have_deps; then
     rm -rf "$mtmp"
 fi
 
+if $have_deps; then
+    # The README tutorial: the headless replay on one server and on an
+    # ensemble (ours), and on Apache ZooKeeper as the oracle of the replay
+    # itself; then scripts/walkthrough.sh's three tmux panes, and its cleanup.
+    rout="$(mktemp)"
+    for args in "" "--ensemble" "--kind zk"; do
+        note "walkthrough replay ${args:-(one zkserver)}"
+        # shellcheck disable=SC2086
+        if scripts/walkthrough-replay.sh $args --width 44 >"$rout" 2>&1; then
+            tail -n 1 "$rout"
+            ok "walkthrough replay ${args:-(one zkserver)}"
+        else
+            tail -n 40 "$rout"
+            bad "walkthrough replay ${args:-(one zkserver)}"
+        fi
+    done
+    rm -f "$rout"
+    note "walkthrough.sh: three tmux panes, then stop"
+    wt_ok=true
+    if scripts/walkthrough.sh --ensemble --detach; then
+        for i in 0 1 2; do
+            seen=false
+            for _ in $(seq 1 100); do
+                if tmux -L zk-walkthrough capture-pane -p -t "walkthrough:0.$i" 2>/dev/null |
+                    grep -q '(CONNECTED) 0\]'; then seen=true; break; fi
+                sleep 0.2
+            done
+            $seen || { echo "pane $i shows no CONNECTED prompt"; wt_ok=false; }
+        done
+        scripts/walkthrough.sh stop
+        if tmux -L zk-walkthrough has-session 2>/dev/null || [ -e /tmp/zk-walkthrough ] ||
+            pgrep -f /tmp/zk-walkthrough/servers >/dev/null; then
+            echo "walkthrough.sh stop left something behind"; wt_ok=false
+        fi
+    else
+        wt_ok=false
+    fi
+    if $wt_ok; then ok "walkthrough.sh panes and cleanup"; else bad "walkthrough.sh panes and cleanup"; fi
+fi
+
 note "README commands on a fresh clone"
 if scripts/readme-check.sh; then ok "README commands"; else bad "README commands"; fi
 
