@@ -231,6 +231,16 @@ if $have_deps; then
     if $wt_ok; then ok "walkthrough.sh panes and cleanup"; else bad "walkthrough.sh panes and cleanup"; fi
 fi
 
+# Fault injection, bounded: about two minutes of kill -9 / SIGSTOP of members
+# and leaders under checked load, after the harness proves it catches a broken
+# system. Longer runs: scripts/chaos.sh --minutes 120 --release.
+note "chaos: 2 minutes of faults with every history checked (scripts/chaos.sh)"
+if scripts/chaos.sh --minutes 2 --run-seconds 45 --sanity; then
+    ok "chaos (bounded)"
+else
+    bad "chaos (bounded)"
+fi
+
 note "README commands on a fresh clone"
 if scripts/readme-check.sh; then ok "README commands"; else bad "README commands"; fi
 

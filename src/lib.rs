@@ -1,5 +1,6 @@
 //! zkcli: a ZooKeeper shell and its client library.
 
+pub mod chaos;
 pub mod client;
 
 pub mod acl_parse;

@@ -1,0 +1,203 @@
+//! `zkchaos`: fault injection on real `zkserver` ensembles with every client
+//! history checked. `scripts/chaos.sh` is the usual way in; see
+//! `zkcli::chaos` for what runs and what is checked.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use zkcli::chaos::cluster::Layout;
+use zkcli::chaos::run::{run, RunConfig, RunReport};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zkchaos",
+    about = "Fault injection on real zkserver ensembles, histories checked"
+)]
+struct Args {
+    /// Total time; runs of --run-seconds follow each other until it is spent.
+    #[arg(long, default_value_t = 2.0)]
+    minutes: f64,
+    /// Length of one run (one fresh ensemble, one fault schedule).
+    #[arg(long, default_value_t = 60)]
+    run_seconds: u64,
+    /// Seed of the first run; run i uses seed + i (its fault schedule and
+    /// workload choices).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Exactly this many runs (overrides --minutes).
+    #[arg(long)]
+    runs: Option<u64>,
+    #[arg(long, default_value_t = 3)]
+    members: u32,
+    /// Register keys.
+    #[arg(long, default_value_t = 3)]
+    keys: u32,
+    /// Register clients (each its own session).
+    #[arg(long, default_value_t = 6)]
+    clients: u32,
+    /// Mean seconds between faults.
+    #[arg(long, default_value_t = 6.0)]
+    fault_every: f64,
+    /// The zkserver binary (default: next to this one).
+    #[arg(long)]
+    zkserver: Option<PathBuf>,
+    /// Where runs keep their data, logs and histories.
+    #[arg(long, default_value = "/tmp/zkchaos")]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 31000)]
+    base_port: u16,
+    /// Sanity check of the harness itself: "standalones" runs independent
+    /// standalone servers behind one connect string, which must be caught.
+    #[arg(long)]
+    broken: Option<String>,
+    /// Keep every run's directory, not only failing ones.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let zkserver = a.zkserver.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("zkserver")))
+            .unwrap_or_else(|| PathBuf::from("zkserver"))
+    });
+    if !zkserver.is_file() {
+        eprintln!(
+            "zkchaos: {} not found (cargo build -p zkserver, or --zkserver)",
+            zkserver.display()
+        );
+        return ExitCode::from(2);
+    }
+    let layout = match a.broken.as_deref() {
+        None => Layout::Ensemble,
+        Some("standalones") => Layout::Standalones,
+        Some(other) => {
+            eprintln!("zkchaos: --broken {other}: only 'standalones' is known");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let budget = std::time::Duration::from_secs_f64(a.minutes * 60.0);
+    let mut i = 0u64;
+    let mut total = RunReport::default();
+    let mut failed_runs = Vec::new();
+    let mut runs = 0u64;
+    loop {
+        let more = match a.runs {
+            Some(n) => i < n,
+            None => {
+                i == 0
+                    || started.elapsed() + std::time::Duration::from_secs(a.run_seconds) <= budget
+            }
+        };
+        if !more {
+            break;
+        }
+        let seed = a.seed + i;
+        let dir = a.dir.join(format!("run-{seed}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cfg = RunConfig {
+            seed,
+            seconds: a.run_seconds,
+            members: a.members,
+            keys: a.keys,
+            clients: a.clients,
+            layout,
+            zkserver: zkserver.clone(),
+            dir: dir.clone(),
+            base_port: a.base_port,
+            fault_every: a.fault_every,
+        };
+        let t = Instant::now();
+        let r = match run(&cfg) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("zkchaos: run {seed}: {e}");
+                failed_runs.push((seed, dir));
+                i += 1;
+                runs += 1;
+                continue;
+            }
+        };
+        runs += 1;
+        let ops: u64 = r.ops.values().sum();
+        println!(
+            "run {seed}: {:.0}s, {} faults, {ops} operations ({} in doubt), {} anomalies, {} undetermined, longest unavailability {} ms",
+            t.elapsed().as_secs_f64(),
+            r.faults.values().sum::<u64>(),
+            r.unknown_ops,
+            r.anomalies.len(),
+            r.undetermined.len(),
+            r.unavailable_ms.iter().max().copied().unwrap_or(0)
+        );
+        for an in r.anomalies.iter().take(12) {
+            println!("  ANOMALY: {an}");
+        }
+        if r.anomalies.len() > 12 {
+            println!("  ... and {} more anomalies", r.anomalies.len() - 12);
+        }
+        for u in &r.undetermined {
+            println!("  undetermined: {u}");
+        }
+        if !r.anomalies.is_empty() {
+            failed_runs.push((seed, dir.clone()));
+        } else if !a.keep {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        for (k, v) in &r.faults {
+            *total.faults.entry(k).or_default() += v;
+        }
+        for (k, v) in &r.ops {
+            *total.ops.entry(k).or_default() += v;
+        }
+        total.unknown_ops += r.unknown_ops;
+        total.lost_acked_writes += r.lost_acked_writes;
+        total.anomalies.extend(r.anomalies);
+        total.undetermined.extend(r.undetermined);
+        total.unavailable_ms.extend(r.unavailable_ms);
+        i += 1;
+    }
+    println!(
+        "\nzkchaos report ({} {}, {:.1} min)",
+        runs,
+        if runs == 1 { "run" } else { "runs" },
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    println!("  faults injected:");
+    for (k, v) in &total.faults {
+        println!("    {k:<22} {v}");
+    }
+    println!("  operations checked:");
+    for (k, v) in &total.ops {
+        println!("    {k:<22} {v}");
+    }
+    println!("  operations in doubt:     {}", total.unknown_ops);
+    println!("  anomalies:               {}", total.anomalies.len());
+    println!("  acknowledged writes lost: {}", total.lost_acked_writes);
+    println!("  undetermined checks:     {}", total.undetermined.len());
+    let mut u = total.unavailable_ms.clone();
+    u.sort_unstable();
+    println!(
+        "  unavailability windows (>1 s): {}, longest {} ms, median {} ms",
+        u.len(),
+        u.last().copied().unwrap_or(0),
+        u.get(u.len() / 2).copied().unwrap_or(0)
+    );
+    if failed_runs.is_empty() {
+        println!("  result: no anomaly");
+        return ExitCode::SUCCESS;
+    }
+    for (seed, dir) in &failed_runs {
+        println!(
+            "  FAILED run {seed}: logs and fault schedule in {}; replay: zkchaos --seed {seed} --runs 1 --run-seconds {}{}",
+            dir.display(),
+            a.run_seconds,
+            if layout == Layout::Standalones { " --broken standalones" } else { "" }
+        );
+    }
+    ExitCode::from(1)
+}

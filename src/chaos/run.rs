@@ -1,0 +1,712 @@
+//! One chaos run: a fresh cluster, client workloads on our client library,
+//! a seeded nemesis, then healing, final reads and the checks.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use zkproto::consts::CreateMode;
+use zkproto::records::Acl;
+use zkproto::ErrorCode;
+
+use super::cluster::{Cluster, Layout};
+use super::linear::{self, Op, RegIn, RegOut, Register, Time, Verdict};
+use crate::client::{Client, ClientOptions};
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub seconds: u64,
+    pub members: u32,
+    pub keys: u32,
+    pub clients: u32,
+    pub layout: Layout,
+    pub zkserver: PathBuf,
+    pub dir: PathBuf,
+    pub base_port: u16,
+    /// Mean seconds between faults.
+    pub fault_every: f64,
+}
+
+/// What a run found.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    pub faults: BTreeMap<&'static str, u64>,
+    pub ops: BTreeMap<&'static str, u64>,
+    pub unknown_ops: u64,
+    pub anomalies: Vec<String>,
+    pub lost_acked_writes: u64,
+    pub undetermined: Vec<String>,
+    /// Windows of more than a second in which no operation succeeded (ms).
+    pub unavailable_ms: Vec<u64>,
+}
+
+struct Shared {
+    start: Instant,
+    stop: AtomicBool,
+    successes: Mutex<Vec<Time>>,
+    reg: Vec<Mutex<Vec<Op<RegIn, RegOut>>>>,
+    /// (client, key) -> versions read, in order.
+    reads: Mutex<Vec<(u32, u32, i32, u64)>>,
+    set_acked: Mutex<HashSet<u64>>,
+    set_attempted: Mutex<HashSet<u64>>,
+    ids_acked: Mutex<Vec<String>>,
+    anomalies: Mutex<Vec<String>>,
+    unknown: AtomicU64,
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Shared {
+    fn now(&self) -> Time {
+        self.start.elapsed().as_nanos() as Time
+    }
+    fn success(&self) {
+        let t = self.now();
+        if let Ok(mut s) = self.successes.lock() {
+            s.push(t);
+        }
+    }
+    fn count(&self, what: &'static str) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry(what).or_default() += 1;
+        }
+    }
+    fn anomaly(&self, what: String) {
+        if let Ok(mut a) = self.anomalies.lock() {
+            a.push(what);
+        }
+    }
+}
+
+/// Outcome of a request: an answer, or unknown (it may or may not apply).
+fn indeterminate(e: ErrorCode) -> bool {
+    matches!(
+        e,
+        ErrorCode::ConnectionLoss
+            | ErrorCode::OperationTimeout
+            | ErrorCode::RequestTimeout
+            | ErrorCode::SessionExpired
+            | ErrorCode::SessionMoved
+            | ErrorCode::SystemError
+    )
+}
+
+async fn client(cs: &str, timeout_ms: u32) -> Option<Client> {
+    let opts = ClientOptions {
+        session_timeout_ms: timeout_ms,
+        request_timeout_ms: Some(4000),
+        ..Default::default()
+    };
+    let (c, _events) = Client::new(cs, opts).ok()?;
+    c.wait_connected(Duration::from_secs(20)).await.ok()?;
+    Some(c)
+}
+
+const REG: &str = "/chaos/reg";
+
+async fn register_worker(sh: Arc<Shared>, cs: String, id: u32, keys: u32, seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37 * id as u64));
+    let mut seen: HashMap<u32, i32> = HashMap::new();
+    let mut counter = 0u64;
+    let mut zk = None;
+    while !sh.stop.load(Ordering::SeqCst) {
+        if zk.is_none() {
+            zk = client(&cs, 10_000).await;
+            seen.clear(); // a new session has no order to keep
+            if zk.is_none() {
+                continue;
+            }
+        }
+        let Some(c) = zk.as_ref() else { continue };
+        let key = rng.gen_range(0..keys);
+        let path = format!("{REG}/k{key}");
+        counter += 1;
+        let value = ((id as u64) << 40) | counter;
+        let roll = rng.gen_range(0..10);
+        let invoke = sh.now();
+        if roll < 3 {
+            // A read: not linearizable in ZooKeeper; checked per client
+            // (versions never go back) and against the written values.
+            match c.get_data(&path, false).await {
+                Ok((data, stat)) => {
+                    sh.success();
+                    sh.count("register read");
+                    let v = parse_u64(data.as_deref());
+                    if let Some(&prev) = seen.get(&key) {
+                        if stat.version < prev {
+                            sh.anomaly(format!(
+                                "client {id} read {path} at version {} after version {prev}",
+                                stat.version
+                            ));
+                        }
+                    }
+                    seen.insert(key, stat.version);
+                    if let Ok(mut r) = sh.reads.lock() {
+                        r.push((id, key, stat.version, v));
+                    }
+                }
+                Err(e) if indeterminate(e) => {
+                    if e == ErrorCode::SessionExpired {
+                        zk = None;
+                    }
+                }
+                Err(e) => sh.anomaly(format!("read {path}: unexpected {e:?}")),
+            }
+            continue;
+        }
+        let (input, version) = if roll < 6 {
+            (RegIn::Set(value), -1)
+        } else {
+            let expect = seen.get(&key).copied().unwrap_or(0);
+            (RegIn::Cas { expect, value }, expect)
+        };
+        let data = value.to_string();
+        let r = c.set_data(&path, Some(data.as_bytes()), version).await;
+        let complete = sh.now();
+        let (complete, output) = match r {
+            Ok(stat) => {
+                sh.success();
+                seen.insert(key, stat.version);
+                (Some(complete), Some(RegOut::Written(stat.version)))
+            }
+            Err(ErrorCode::BadVersion) => {
+                sh.success();
+                (Some(complete), Some(RegOut::BadVersion))
+            }
+            Err(e) if indeterminate(e) => {
+                sh.unknown.fetch_add(1, Ordering::SeqCst);
+                if e == ErrorCode::SessionExpired {
+                    zk = None;
+                }
+                (None, None)
+            }
+            Err(e) => {
+                sh.anomaly(format!("set {path}: unexpected {e:?}"));
+                continue;
+            }
+        };
+        sh.count(if version < 0 {
+            "register set"
+        } else {
+            "register cas"
+        });
+        if let Ok(mut h) = sh.reg[key as usize].lock() {
+            h.push(Op {
+                invoke,
+                complete,
+                input,
+                output,
+            });
+        }
+    }
+    if let Some(c) = zk {
+        let _ = c.close().await;
+    }
+}
+
+fn parse_u64(d: Option<&[u8]>) -> u64 {
+    d.and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+const SET: &str = "/chaos/set";
+
+/// Appends unique elements to one znode by compare-and-set.
+async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
+    let mut zk = None;
+    let mut n = 0u64;
+    'outer: while !sh.stop.load(Ordering::SeqCst) {
+        n += 1;
+        let e = ((id as u64) << 40) | n;
+        if let Ok(mut a) = sh.set_attempted.lock() {
+            a.insert(e);
+        }
+        loop {
+            if sh.stop.load(Ordering::SeqCst) {
+                break 'outer;
+            }
+            if zk.is_none() {
+                zk = client(&cs, 10_000).await;
+                continue;
+            }
+            let Some(c) = zk.as_ref() else { continue };
+            let (data, stat) = match c.get_data(SET, false).await {
+                Ok(x) => x,
+                Err(e) => {
+                    if e == ErrorCode::SessionExpired {
+                        zk = None;
+                    }
+                    continue;
+                }
+            };
+            let text = String::from_utf8_lossy(data.as_deref().unwrap_or_default()).into_owned();
+            let elems: Vec<&str> = text.split(',').filter(|s| !s.is_empty()).collect();
+            if elems.contains(&e.to_string().as_str()) {
+                // An earlier attempt whose answer was lost had landed.
+                if let Ok(mut a) = sh.set_acked.lock() {
+                    a.insert(e);
+                }
+                break;
+            }
+            let new = if text.is_empty() {
+                e.to_string()
+            } else {
+                format!("{text},{e}")
+            };
+            match c.set_data(SET, Some(new.as_bytes()), stat.version).await {
+                Ok(_) => {
+                    sh.success();
+                    sh.count("set add");
+                    if let Ok(mut a) = sh.set_acked.lock() {
+                        a.insert(e);
+                    }
+                    break;
+                }
+                Err(ErrorCode::BadVersion) => continue,
+                Err(err) if indeterminate(err) => {
+                    if err == ErrorCode::SessionExpired {
+                        zk = None;
+                    }
+                    continue;
+                }
+                Err(err) => {
+                    sh.anomaly(format!("set add: unexpected {err:?}"));
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(c) = zk {
+        let _ = c.close().await;
+    }
+}
+
+const IDS: &str = "/chaos/ids";
+
+/// Unique ids from sequential creates.
+async fn ids_worker(sh: Arc<Shared>, cs: String) {
+    let mut zk = None;
+    while !sh.stop.load(Ordering::SeqCst) {
+        if zk.is_none() {
+            zk = client(&cs, 10_000).await;
+            continue;
+        }
+        let Some(c) = zk.as_ref() else { continue };
+        let acl = Acl::open_unsafe();
+        match c
+            .create(
+                &format!("{IDS}/id-"),
+                Some(b""),
+                &acl,
+                CreateMode::PersistentSequential,
+                None,
+            )
+            .await
+        {
+            Ok((path, _)) => {
+                sh.success();
+                sh.count("unique id");
+                if let Ok(mut a) = sh.ids_acked.lock() {
+                    a.push(path);
+                }
+            }
+            Err(e) if indeterminate(e) => {
+                if e == ErrorCode::SessionExpired {
+                    zk = None;
+                }
+            }
+            Err(e) => sh.anomaly(format!("create sequential: unexpected {e:?}")),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(c) = zk {
+        let _ = c.close().await;
+    }
+}
+
+/// A session that stays connected: its ephemeral must never go.
+async fn ephemeral_owner(sh: Arc<Shared>, cs: String, id: u32) -> Option<(String, Client)> {
+    let c = client(&cs, 10_000).await?;
+    let path = format!("/chaos/eph-{id}");
+    let acl = Acl::open_unsafe();
+    c.create(&path, Some(b""), &acl, CreateMode::Ephemeral, None)
+        .await
+        .ok()?;
+    sh.count("ephemeral");
+    Some((path, c))
+}
+
+/// Runs the seeded fault schedule until `stop`; one fault at a time, each
+/// healed before the next. Returns the faults by kind.
+fn nemesis(
+    cluster: &Mutex<Cluster>,
+    stop: &AtomicBool,
+    seed: u64,
+    every: f64,
+    log: &Path,
+) -> BTreeMap<&'static str, u64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut journal = String::new();
+    let start = Instant::now();
+    let nap = |secs: f64, stop: &AtomicBool| {
+        let end = Instant::now() + Duration::from_secs_f64(secs);
+        while Instant::now() < end && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    while !stop.load(Ordering::SeqCst) {
+        nap(rng.gen_range(every * 0.5..every * 1.5), stop);
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let kind = rng.gen_range(0..4);
+        let hold = rng.gen_range(1.0..6.0);
+        let random_member = rng.gen_range(1..=3u32);
+        let target = {
+            let c = match cluster.lock() {
+                Ok(c) => c,
+                Err(_) => break,
+            };
+            let n = c.members.len() as u32;
+            let leader = c.leader();
+            match kind {
+                0 | 2 => random_member.min(n),
+                _ => leader.unwrap_or(random_member.min(n)),
+            }
+        };
+        let name: &'static str = match kind {
+            0 => "kill -9 a member",
+            1 => "kill -9 the leader",
+            2 => "pause a member",
+            _ => "pause the leader",
+        };
+        journal.push_str(&format!(
+            "{:>8.3}s {name}: member {target}, {hold:.1}s\n",
+            start.elapsed().as_secs_f64()
+        ));
+        *faults.entry(name).or_default() += 1;
+        if let Ok(mut c) = cluster.lock() {
+            if kind < 2 {
+                c.kill(target);
+            } else {
+                c.pause(target);
+            }
+        }
+        nap(hold, stop);
+        if let Ok(mut c) = cluster.lock() {
+            if kind < 2 {
+                let _ = c.start_member(target);
+            } else {
+                c.resume(target);
+            }
+        }
+    }
+    let _ = std::fs::write(log, journal);
+    faults
+}
+
+/// One run, start to verdict.
+pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
+    std::fs::create_dir_all(&cfg.dir)?;
+    let cluster = Cluster::start(
+        &cfg.zkserver,
+        &cfg.dir,
+        cfg.members,
+        cfg.base_port,
+        cfg.layout,
+    )?;
+    let cs = cluster.connect_string();
+    let cluster = Arc::new(Mutex::new(cluster));
+    if let Ok(mut c) = cluster.lock() {
+        if !c.heal(Duration::from_secs(60)) {
+            return Err(std::io::Error::other(
+                "the cluster did not start serving within 60 s",
+            ));
+        }
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let sh = Arc::new(Shared {
+        start: Instant::now(),
+        stop: AtomicBool::new(false),
+        successes: Mutex::new(Vec::new()),
+        reg: (0..cfg.keys).map(|_| Mutex::new(Vec::new())).collect(),
+        reads: Mutex::new(Vec::new()),
+        set_acked: Mutex::new(HashSet::new()),
+        set_attempted: Mutex::new(HashSet::new()),
+        ids_acked: Mutex::new(Vec::new()),
+        anomalies: Mutex::new(Vec::new()),
+        unknown: AtomicU64::new(0),
+        counts: Mutex::new(BTreeMap::new()),
+    });
+    // Setup, on every server (the standalones are separate trees).
+    let setup_hosts: Vec<String> = match cfg.layout {
+        Layout::Ensemble => vec![cs.clone()],
+        Layout::Standalones => cs.split(',').map(str::to_string).collect(),
+    };
+    rt.block_on(async {
+        for h in &setup_hosts {
+            let c = client(h, 10_000)
+                .await
+                .ok_or_else(|| std::io::Error::other("setup session"))?;
+            let acl = Acl::open_unsafe();
+            for p in ["/chaos", REG, SET, IDS] {
+                let _ = c
+                    .create(p, Some(b""), &acl, CreateMode::Persistent, None)
+                    .await;
+            }
+            for k in 0..cfg.keys {
+                let _ = c
+                    .create(
+                        &format!("{REG}/k{k}"),
+                        Some(b"0"),
+                        &acl,
+                        CreateMode::Persistent,
+                        None,
+                    )
+                    .await;
+            }
+            let _ = c.close().await;
+        }
+        Ok::<_, std::io::Error>(())
+    })?;
+    let owners: Vec<(String, Client)> = rt.block_on(async {
+        let mut v = Vec::new();
+        for i in 0..2 {
+            if let Some(o) = ephemeral_owner(sh.clone(), cs.clone(), i).await {
+                v.push(o);
+            }
+        }
+        v
+    });
+    let mut tasks = Vec::new();
+    for i in 0..cfg.clients {
+        tasks.push(rt.spawn(register_worker(
+            sh.clone(),
+            cs.clone(),
+            i,
+            cfg.keys,
+            cfg.seed,
+        )));
+    }
+    for i in 0..2 {
+        tasks.push(rt.spawn(set_worker(sh.clone(), cs.clone(), 100 + i)));
+    }
+    tasks.push(rt.spawn(ids_worker(sh.clone(), cs.clone())));
+
+    let nem_stop = Arc::new(AtomicBool::new(false));
+    let nem = {
+        let (cl, st, seed, every, log) = (
+            cluster.clone(),
+            nem_stop.clone(),
+            cfg.seed,
+            cfg.fault_every,
+            cfg.dir.join("faults.log"),
+        );
+        std::thread::spawn(move || nemesis(&cl, &st, seed, every, &log))
+    };
+    std::thread::sleep(Duration::from_secs(cfg.seconds));
+    nem_stop.store(true, Ordering::SeqCst);
+    let faults = nem.join().unwrap_or_default();
+    let healed = cluster
+        .lock()
+        .map(|mut c| c.heal(Duration::from_secs(60)))
+        .unwrap_or(false);
+    // Let the load run on the healed cluster, so that in-doubt work settles.
+    std::thread::sleep(Duration::from_secs(3));
+    sh.stop.store(true, Ordering::SeqCst);
+    rt.block_on(async {
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+        }
+    });
+    let mut report = RunReport {
+        faults,
+        ..Default::default()
+    };
+    if !healed {
+        report
+            .anomalies
+            .push("the cluster did not recover within 60 s of the last fault".into());
+    }
+    // Final reads from one healed member, after sync.
+    let final_state = rt.block_on(final_reads(&cs, cfg.keys, &owners));
+    for (_, c) in owners {
+        let _ = rt.block_on(c.close());
+    }
+    let Some(fin) = final_state else {
+        report.anomalies.push("the final reads failed".into());
+        return Ok(report);
+    };
+    check(&sh, cfg, fin, &mut report);
+    Ok(report)
+}
+
+struct Final {
+    regs: Vec<(i32, u64)>,
+    set: Vec<u64>,
+    ids: Vec<String>,
+    ephemerals_present: Vec<(String, bool)>,
+    read_done: Time,
+}
+
+async fn final_reads(cs: &str, keys: u32, owners: &[(String, Client)]) -> Option<Final> {
+    let c = client(cs, 10_000).await?;
+    c.sync("/").await.ok()?;
+    let mut regs = Vec::new();
+    for k in 0..keys {
+        let (d, st) = c.get_data(&format!("{REG}/k{k}"), false).await.ok()?;
+        regs.push((st.version, parse_u64(d.as_deref())));
+    }
+    let (d, _) = c.get_data(SET, false).await.ok()?;
+    let set = String::from_utf8_lossy(d.as_deref().unwrap_or_default())
+        .split(',')
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let (kids, _) = c.get_children(IDS, false).await.ok()?;
+    let ids = kids.into_iter().map(|k| format!("{IDS}/{k}")).collect();
+    let mut ephemerals_present = Vec::new();
+    for (p, owner) in owners {
+        // Only an owner whose session never ended is owed its ephemeral.
+        let alive = owner.exists("/chaos", false).await.is_ok();
+        if alive {
+            ephemerals_present.push((p.clone(), c.exists(p, false).await.ok()?.is_some()));
+        }
+    }
+    let _ = c.close().await;
+    Some(Final {
+        regs,
+        set,
+        ids,
+        ephemerals_present,
+        read_done: 0,
+    })
+}
+
+fn check(sh: &Shared, cfg: &RunConfig, mut fin: Final, report: &mut RunReport) {
+    fin.read_done = sh.now();
+    report.ops = sh.counts.lock().map(|c| c.clone()).unwrap_or_default();
+    report.unknown_ops = sh.unknown.load(Ordering::SeqCst);
+    report
+        .anomalies
+        .extend(sh.anomalies.lock().map(|a| a.clone()).unwrap_or_default());
+    // Registers: every write and CAS, then the final read, linearizable.
+    let mut written: HashMap<(u32, i32), u64> = HashMap::new();
+    for (k, h) in sh.reg.iter().enumerate() {
+        let mut ops = h.lock().map(|h| h.clone()).unwrap_or_default();
+        for op in &ops {
+            if let (Some(RegOut::Written(v)), RegIn::Set(x) | RegIn::Cas { value: x, .. }) =
+                (&op.output, &op.input)
+            {
+                if written.insert((k as u32, *v), *x).is_some() {
+                    report.anomalies.push(format!(
+                        "{REG}/k{k}: two acknowledged writes both made version {v}"
+                    ));
+                }
+            }
+        }
+        let (version, value) = fin.regs[k];
+        ops.push(Op {
+            invoke: fin.read_done,
+            complete: Some(fin.read_done + 1),
+            input: RegIn::Read,
+            output: Some(RegOut::Value { version, value }),
+        });
+        let n = ops.len();
+        match linear::check(&Register, &ops, Duration::from_secs(30), 2_000_000) {
+            Verdict::Linearizable => {}
+            Verdict::Violation { explained, .. } => report.anomalies.push(format!(
+                "{REG}/k{k}: {n} operations are not linearizable (the longest explained prefix has {explained})"
+            )),
+            Verdict::Unknown => report
+                .undetermined
+                .push(format!("{REG}/k{k}: {n} operations, the search ran out of budget")),
+        }
+    }
+    // Reads: the value read at a version is the one written at it.
+    for &(client, key, version, value) in sh
+        .reads
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default()
+        .iter()
+    {
+        if version == 0 {
+            continue;
+        }
+        if let Some(&w) = written.get(&(key, version)) {
+            if w != value {
+                report.anomalies.push(format!(
+                    "client {client} read {value} at {REG}/k{key} version {version}, which was written as {w}"
+                ));
+            }
+        }
+    }
+    // The set: every acknowledged element present, nothing never attempted.
+    let acked = sh.set_acked.lock().map(|a| a.clone()).unwrap_or_default();
+    let attempted = sh
+        .set_attempted
+        .lock()
+        .map(|a| a.clone())
+        .unwrap_or_default();
+    let present: HashSet<u64> = fin.set.iter().copied().collect();
+    let lost: Vec<_> = acked.iter().filter(|e| !present.contains(e)).collect();
+    if !lost.is_empty() {
+        report.lost_acked_writes += lost.len() as u64;
+        report
+            .anomalies
+            .push(format!("{SET}: {} acknowledged elements lost", lost.len()));
+    }
+    if present.len() != fin.set.len() {
+        report
+            .anomalies
+            .push(format!("{SET}: an element appears twice"));
+    }
+    if fin.set.iter().any(|e| !attempted.contains(e)) {
+        report
+            .anomalies
+            .push(format!("{SET}: an element nobody added"));
+    }
+    // Unique ids: distinct, and all present.
+    let ids = sh.ids_acked.lock().map(|a| a.clone()).unwrap_or_default();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    if distinct.len() != ids.len() {
+        report.anomalies.push(format!(
+            "{IDS}: {} ids handed out twice",
+            ids.len() - distinct.len()
+        ));
+    }
+    let now: HashSet<&String> = fin.ids.iter().collect();
+    let missing = distinct.iter().filter(|p| !now.contains(*p)).count();
+    if missing > 0 {
+        report.lost_acked_writes += missing as u64;
+        report.anomalies.push(format!(
+            "{IDS}: {missing} acknowledged sequential creates lost"
+        ));
+    }
+    for (p, present) in &fin.ephemerals_present {
+        if !present {
+            report
+                .anomalies
+                .push(format!("{p}: deleted while its owner's session lived"));
+        }
+    }
+    // Unavailability: gaps of more than a second without any success.
+    let mut s = sh.successes.lock().map(|s| s.clone()).unwrap_or_default();
+    s.sort_unstable();
+    for w in s.windows(2) {
+        let gap = (w[1] - w[0]) / 1_000_000;
+        if gap > 1000 {
+            report.unavailable_ms.push(gap);
+        }
+    }
+    let _ = cfg;
+}
