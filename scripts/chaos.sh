@@ -10,6 +10,10 @@
 #   --release      build and run release binaries (for long runs)
 #   --sanity       also run the harness against a broken system (independent standalone
 #                  servers behind one connect string) and require that it is caught
+#   --partitions   members on their own addresses (127.0.0.11-13) inside a network
+#                  namespace this script creates (unshare -n, root), with partitions
+#                  (leader isolated, a member isolated, a bridge, a one-way cut) among
+#                  the faults, each checked to really cut before it counts
 # Other options go to zkchaos (--run-seconds, --fault-every, --clients, --keys,
 # --members, --dir, --keep; zkchaos --help). Exit status: 0 when no run found an
 # anomaly; 1 otherwise (each failing run keeps its logs, histories and fault
@@ -17,14 +21,15 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
-minutes=2 seed="$(date +%Y%m%d)" profile=debug sanity=false pass=()
+minutes=2 seed="$(date +%Y%m%d)" profile=debug sanity=false partitions=false pass=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --minutes) minutes="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
     --release) profile=release; shift ;;
     --sanity) sanity=true; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --partitions) partitions=true; shift ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) pass+=("$1"); shift ;;
     esac
 done
@@ -49,6 +54,13 @@ if $sanity; then
         status=1
     fi
 fi
-echo "chaos: $minutes min from seed $seed ($profile)"
-"$bin/zkchaos" --zkserver "$bin/zkserver" --minutes "$minutes" --seed "$seed" "${pass[@]+"${pass[@]}"}" || status=1
+echo "chaos: $minutes min from seed $seed ($profile$($partitions && echo ", partitions in a network namespace"))"
+run=("$bin/zkchaos" --zkserver "$bin/zkserver" --minutes "$minutes" --seed "$seed")
+if $partitions; then
+    command -v unshare >/dev/null || { echo "chaos: --partitions needs unshare (util-linux)" >&2; exit 2; }
+    # The namespace lives as long as zkchaos; nothing leaves 127.0.0.0/8.
+    unshare -n -- "${run[@]}" --partitions "${pass[@]+"${pass[@]}"}" || status=1
+else
+    "${run[@]}" "${pass[@]+"${pass[@]}"}" || status=1
+fi
 exit $status

@@ -232,10 +232,13 @@ if $have_deps; then
 fi
 
 # Fault injection, bounded: about two minutes of kill -9 / SIGSTOP of members
-# and leaders under checked load, after the harness proves it catches a broken
-# system. Longer runs: scripts/chaos.sh --minutes 120 --release.
+# and leaders (and partitions, when this user can make a network namespace)
+# under checked load, after the harness proves it catches a broken system.
+# Longer runs: scripts/chaos.sh --minutes 120 --release --partitions.
 note "chaos: 2 minutes of faults with every history checked (scripts/chaos.sh)"
-if scripts/chaos.sh --minutes 2 --run-seconds 45 --sanity; then
+chaos_net=()
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then chaos_net=(--partitions); fi
+if scripts/chaos.sh --minutes 2 --run-seconds 45 --sanity "${chaos_net[@]+"${chaos_net[@]}"}"; then
     ok "chaos (bounded)"
 else
     bad "chaos (bounded)"

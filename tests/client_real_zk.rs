@@ -495,13 +495,14 @@ async fn remove_watches(t: Ctx) {
     c.remove_watches(&p, watcher_type::ANY, false)
         .await
         .unwrap();
-    assert_event(
-        &next_event(&mut ev).await,
-        &removed(event::CHILD_WATCH_REMOVED),
-    );
+    // zkCli's order: DataWatchRemoved, then ChildWatchRemoved.
     assert_event(
         &next_event(&mut ev).await,
         &removed(event::DATA_WATCH_REMOVED),
+    );
+    assert_event(
+        &next_event(&mut ev).await,
+        &removed(event::CHILD_WATCH_REMOVED),
     );
     assert_eq!(c.watches(), Default::default());
     assert_eq!(

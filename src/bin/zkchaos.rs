@@ -55,6 +55,11 @@ struct Args {
     /// Keep every run's directory, not only failing ones.
     #[arg(long)]
     keep: bool,
+    /// Members on their own addresses (127.0.0.11, .12, ...) and network
+    /// partitions among the faults; needs a network namespace of its own
+    /// (scripts/chaos.sh --partitions runs zkchaos under `unshare -n`).
+    #[arg(long)]
+    partitions: bool,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
             dir: dir.clone(),
             base_port: a.base_port,
             fault_every: a.fault_every,
+            partitions: a.partitions,
         };
         let t = Instant::now();
         let r = match run(&cfg) {
@@ -193,10 +199,11 @@ fn main() -> ExitCode {
     }
     for (seed, dir) in &failed_runs {
         println!(
-            "  FAILED run {seed}: logs and fault schedule in {}; replay: zkchaos --seed {seed} --runs 1 --run-seconds {}{}",
+            "  FAILED run {seed}: logs and fault schedule in {}; replay: zkchaos --seed {seed} --runs 1 --run-seconds {}{}{}",
             dir.display(),
             a.run_seconds,
-            if layout == Layout::Standalones { " --broken standalones" } else { "" }
+            if layout == Layout::Standalones { " --broken standalones" } else { "" },
+            if a.partitions { " --partitions (under unshare -n)" } else { "" }
         );
     }
     ExitCode::from(1)

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 pub struct Member {
     pub id: u32,
+    /// The member's own address: 127.0.0.1, or 127.0.0.(10+id) inside the
+    /// harness's network namespace.
+    pub ip: std::net::Ipv4Addr,
     pub client_port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
@@ -45,14 +48,36 @@ pub enum Layout {
 }
 
 impl Cluster {
-    /// Writes the configs under `dir` and starts every member.
+    /// Writes the configs under `dir` and starts every member. With
+    /// `own_ips` (inside the harness's network namespace) member i lives on
+    /// 127.0.0.(10+i) with ZooKeeper's usual ports; otherwise all share
+    /// 127.0.0.1 and take ports from `base`.
     pub fn start(
         bin: &Path,
         dir: &Path,
         n: u32,
         base: u16,
         layout: Layout,
+        own_ips: bool,
     ) -> std::io::Result<Cluster> {
+        let ip = |id: u32| {
+            if own_ips {
+                std::net::Ipv4Addr::new(127, 0, 0, 10 + id as u8)
+            } else {
+                std::net::Ipv4Addr::LOCALHOST
+            }
+        };
+        let ports = |id: u32| -> (u16, u16, u16) {
+            if own_ips {
+                (2181, 2888, 3888)
+            } else {
+                (
+                    base + id as u16,
+                    base + 100 + id as u16,
+                    base + 200 + id as u16,
+                )
+            }
+        };
         let mut members = Vec::new();
         for id in 1..=n {
             let d = dir.join(id.to_string());
@@ -60,24 +85,23 @@ impl Cluster {
             fs::write(d.join("data/myid"), format!("{id}\n"))?;
             let mut cfg = format!(
                 "tickTime=1000\ninitLimit=10\nsyncLimit=3\ndataDir={}\nclientPort={}\n\
-                 clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
+                 clientPortAddress={}\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
                  admin.enableServer=false\nautopurge.purgeInterval=0\n",
                 d.join("data").display(),
-                base + id as u16
+                ports(id).0,
+                ip(id)
             );
             if layout == Layout::Ensemble {
                 for j in 1..=n {
-                    cfg.push_str(&format!(
-                        "server.{j}=127.0.0.1:{}:{}\n",
-                        base + 100 + j as u16,
-                        base + 200 + j as u16
-                    ));
+                    let (_, q, e) = ports(j);
+                    cfg.push_str(&format!("server.{j}={}:{q}:{e}\n", ip(j)));
                 }
             }
             fs::write(d.join("zoo.cfg"), cfg)?;
             members.push(Member {
                 id,
-                client_port: base + id as u16,
+                ip: ip(id),
+                client_port: ports(id).0,
                 dir: d,
                 child: None,
                 paused: false,
@@ -153,7 +177,8 @@ impl Cluster {
 
     /// `srvr`'s `Mode:` of a member ("down" when it does not answer).
     pub fn mode(&self, id: u32) -> String {
-        match four_letter(self.member(id).client_port, "srvr") {
+        let m = self.member(id);
+        match four_letter(m.ip, m.client_port, "srvr") {
             Some(s) if s.contains("not currently serving") => "not serving".into(),
             Some(s) => s
                 .lines()
@@ -176,7 +201,7 @@ impl Cluster {
     pub fn connect_string(&self) -> String {
         self.members
             .iter()
-            .map(|m| format!("127.0.0.1:{}", m.client_port))
+            .map(|m| format!("{}:{}", m.ip, m.client_port))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -220,12 +245,113 @@ impl Drop for Cluster {
     }
 }
 
-pub fn four_letter(port: u16, word: &str) -> Option<String> {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+pub fn four_letter(ip: std::net::Ipv4Addr, port: u16, word: &str) -> Option<String> {
+    let addr = std::net::SocketAddr::from((ip, port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(word.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// Partitions between members' addresses, as policy-routing rules inside
+/// the harness's own network namespace (never the host's: [`Net::new`]
+/// refuses unless the namespace has no interface but `lo`). A rule
+/// `from A to B blackhole`, consulted before the local table, drops what A
+/// sends to B; every member's traffic leaves from its own address (ours
+/// binds its quorum and election connections to its `server.N` address), so
+/// the rules cut exactly the links they name. (`tc` filters would do too,
+/// but the kernels this runs on may lack the classifier modules.)
+pub struct Net {
+    installed: bool,
+}
+
+fn ip_cmd(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+impl Net {
+    pub fn new() -> Result<Net, String> {
+        let links = Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .map_err(|e| format!("ip link: {e}"))?;
+        let text = String::from_utf8_lossy(&links.stdout);
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|n| n.trim().split('@').next().unwrap_or(""))
+            .collect();
+        if names != ["lo"] {
+            return Err(format!(
+                "not in a network namespace of its own (interfaces {names:?}); run under \
+                 `unshare -n`, as scripts/chaos.sh --partitions does"
+            ));
+        }
+        if !ip_cmd(&["link", "set", "lo", "up"]) {
+            return Err("ip link set lo up failed".into());
+        }
+        // The local table is looked up at preference 0; move it behind
+        // the cuts' preference 10.
+        let moved = ip_cmd(&["rule", "add", "pref", "100", "lookup", "local"])
+            && ip_cmd(&["rule", "del", "pref", "0"]);
+        if !moved {
+            return Err("ip rule: cannot move the local table (policy routing unavailable)".into());
+        }
+        Ok(Net { installed: true })
+    }
+
+    /// Drops every packet from `from` to `to` (one direction).
+    pub fn cut(&self, from: std::net::Ipv4Addr, to: std::net::Ipv4Addr) -> bool {
+        ip_cmd(&[
+            "rule",
+            "add",
+            "pref",
+            "10",
+            "from",
+            &from.to_string(),
+            "to",
+            &to.to_string(),
+            "blackhole",
+        ])
+    }
+
+    /// Removes every cut.
+    pub fn heal(&self) {
+        for _ in 0..64 {
+            if !ip_cmd(&["rule", "del", "pref", "10"]) {
+                break;
+            }
+        }
+    }
+
+    /// Whether a TCP connection from `from` reaches `to:port` within half a
+    /// second: the check that a cut really cuts (and a heal heals).
+    pub fn reaches(from: std::net::Ipv4Addr, to: std::net::Ipv4Addr, port: u16) -> bool {
+        let Ok(sock) = socket_from(from) else {
+            return false;
+        };
+        let addr = std::net::SocketAddr::from((to, port));
+        sock.connect_timeout(&addr.into(), Duration::from_millis(500))
+            .is_ok()
+    }
+}
+
+fn socket_from(from: std::net::Ipv4Addr) -> std::io::Result<socket2::Socket> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(&std::net::SocketAddr::from((from, 0)).into())?;
+    Ok(s)
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        if self.installed {
+            self.heal();
+        }
+    }
 }

@@ -36,6 +36,11 @@ pub struct Op<I, O> {
     pub input: I,
     /// The answer, for a completed operation.
     pub output: Option<O>,
+    /// For an operation in doubt: a time after which it can no longer take
+    /// effect (its session's next acknowledged request: ZooKeeper runs a
+    /// session's requests in order). Past it, the search drops the
+    /// operation as never applied instead of keeping it open to the end.
+    pub deadline: Option<Time>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,10 +75,17 @@ impl Bits {
 struct Entry {
     op: usize,
     call: bool,
-    /// The matching return entry (for calls).
+    /// The matching entry: the return of a call, the call of a return.
     partner: usize,
     prev: usize,
     next: usize,
+}
+
+impl Entry {
+    /// The call entry of the return entry at `at`.
+    fn prev_call(&self, _e: &[Entry], _at: usize) -> usize {
+        self.partner
+    }
 }
 
 const NIL: usize = usize::MAX;
@@ -94,7 +106,7 @@ pub fn check<M: Model>(
     let mut ev: Vec<(Time, bool, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, op) in ops.iter().enumerate() {
         ev.push((op.invoke, true, i));
-        ev.push((op.complete.unwrap_or(Time::MAX), false, i));
+        ev.push((op.complete.or(op.deadline).unwrap_or(Time::MAX), false, i));
     }
     ev.sort_by_key(|&(t, call, i)| (t, !call, i));
     // Node 0 is the head sentinel.
@@ -120,10 +132,18 @@ pub fn check<M: Model>(
             ret_of[op] = idx;
         }
     }
-    for i in 1..e.len() {
-        if e[i].call {
-            e[i].partner = ret_of[e[i].op];
+    let mut call_of = vec![NIL; ops.len()];
+    for (i, entry) in e.iter().enumerate().skip(1) {
+        if entry.call {
+            call_of[entry.op] = i;
         }
+    }
+    for i in 1..e.len() {
+        e[i].partner = if e[i].call {
+            ret_of[e[i].op]
+        } else {
+            call_of[e[i].op]
+        };
     }
     let lift = |e: &mut Vec<Entry>, c: usize| {
         let r = e[c].partner;
@@ -157,7 +177,9 @@ pub fn check<M: Model>(
     let mut lin = Bits::new(ops.len());
     let mut state = model.init();
     let mut cache: HashSet<(Bits, M::State)> = HashSet::new();
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    // (call entry, state before, forced): a forced entry is an in-doubt
+    // operation dropped at its deadline, not a choice to revisit.
+    let mut stack: Vec<(usize, M::State, bool)> = Vec::new();
     let mut deepest = 0usize;
     let mut cur = e[0].next;
     let mut steps = 0u64;
@@ -186,7 +208,7 @@ pub fn check<M: Model>(
                 let mut lin2 = lin.clone();
                 lin2.set(ent.op);
                 if cache.insert((lin2.clone(), next_state.clone())) {
-                    stack.push((cur, state));
+                    stack.push((cur, state, false));
                     state = next_state;
                     lin = lin2;
                     lift(&mut e, cur);
@@ -199,22 +221,37 @@ pub fn check<M: Model>(
                 }
             }
             cur = ent.next;
+        } else if ops[ent.op].complete.is_none() {
+            // An in-doubt operation's deadline passed before it was placed:
+            // it never happened (on this path).
+            let c = e[cur].prev_call(&e, cur);
+            stack.push((c, state.clone(), true));
+            let next = ent.next;
+            lift(&mut e, c);
+            cur = next;
         } else {
-            // A return whose call is not linearized: undo the last choice.
-            let Some((c, prev_state)) = stack.pop() else {
-                return Verdict::Violation {
-                    explained: deepest,
-                    stuck_at: ent.op,
+            // A return whose call is not linearized: undo the last choice
+            // (past any drops forced since).
+            loop {
+                let Some((c, prev_state, forced)) = stack.pop() else {
+                    return Verdict::Violation {
+                        explained: deepest,
+                        stuck_at: ent.op,
+                    };
                 };
-            };
-            state = prev_state;
-            let op = e[c].op;
-            lin.clear(op);
-            unlift(&mut e, c);
-            if ops[op].complete.is_some() {
-                remaining_known += 1;
+                state = prev_state;
+                let op = e[c].op;
+                unlift(&mut e, c);
+                if forced {
+                    continue;
+                }
+                lin.clear(op);
+                if ops[op].complete.is_some() {
+                    remaining_known += 1;
+                }
+                cur = e[c].next;
+                break;
             }
-            cur = e[c].next;
         }
     }
 }
@@ -287,6 +324,7 @@ mod tests {
             complete,
             input,
             output,
+            deadline: None,
         }
     }
 
@@ -377,6 +415,39 @@ mod tests {
                     value: 0,
                 }),
             ),
+        ];
+        assert_eq!(run(&h), Verdict::Linearizable);
+    }
+
+    #[test]
+    fn an_in_doubt_write_past_its_deadline_never_happened() {
+        use RegIn::*;
+        use RegOut::*;
+        // In doubt, but its session's next request completed at 12: it
+        // cannot be the write that made version 2 between 20 and 40.
+        let mut late = op(0, None, Set(5), None);
+        late.deadline = Some(12);
+        let h = [
+            late.clone(),
+            op(15, Some(20), Set(6), Some(Written(1))),
+            op(30, Some(40), Set(7), Some(Written(3))),
+        ];
+        assert!(matches!(run(&h), Verdict::Violation { .. }));
+        // Without the deadline it may have made version 2.
+        late.deadline = None;
+        let h = [
+            late,
+            op(15, Some(20), Set(6), Some(Written(1))),
+            op(30, Some(40), Set(7), Some(Written(3))),
+        ];
+        assert_eq!(run(&h), Verdict::Linearizable);
+        // Before its deadline it may still apply.
+        let mut early = op(0, None, Set(5), None);
+        early.deadline = Some(25);
+        let h = [
+            early,
+            op(10, Some(20), Set(6), Some(Written(1))),
+            op(22, Some(40), Set(7), Some(Written(3))),
         ];
         assert_eq!(run(&h), Verdict::Linearizable);
     }

@@ -13,7 +13,7 @@ use zkproto::consts::CreateMode;
 use zkproto::records::Acl;
 use zkproto::ErrorCode;
 
-use super::cluster::{Cluster, Layout};
+use super::cluster::{Cluster, Layout, Net};
 use super::linear::{self, Op, RegIn, RegOut, Register, Time, Verdict};
 use crate::client::{Client, ClientOptions};
 
@@ -30,6 +30,9 @@ pub struct RunConfig {
     pub base_port: u16,
     /// Mean seconds between faults.
     pub fault_every: f64,
+    /// Inside the harness's own network namespace: members on their own
+    /// addresses, and partitions among the faults.
+    pub partitions: bool,
 }
 
 /// What a run found.
@@ -45,11 +48,15 @@ pub struct RunReport {
     pub unavailable_ms: Vec<u64>,
 }
 
+/// A register operation and the session that issued it.
+type Tagged = (u64, Op<RegIn, RegOut>);
+
 struct Shared {
     start: Instant,
     stop: AtomicBool,
     successes: Mutex<Vec<Time>>,
-    reg: Vec<Mutex<Vec<Op<RegIn, RegOut>>>>,
+    /// Per key: (session tag, operation).
+    reg: Vec<Mutex<Vec<Tagged>>>,
     /// (client, key) -> versions read, in order.
     reads: Mutex<Vec<(u32, u32, i32, u64)>>,
     set_acked: Mutex<HashSet<u64>>,
@@ -113,9 +120,11 @@ async fn register_worker(sh: Arc<Shared>, cs: String, id: u32, keys: u32, seed: 
     let mut seen: HashMap<u32, i32> = HashMap::new();
     let mut counter = 0u64;
     let mut zk = None;
+    let mut session = 0u64;
     while !sh.stop.load(Ordering::SeqCst) {
         if zk.is_none() {
             zk = client(&cs, 10_000).await;
+            session += 1;
             seen.clear(); // a new session has no order to keep
             if zk.is_none() {
                 continue;
@@ -195,12 +204,16 @@ async fn register_worker(sh: Arc<Shared>, cs: String, id: u32, keys: u32, seed: 
             "register cas"
         });
         if let Ok(mut h) = sh.reg[key as usize].lock() {
-            h.push(Op {
-                invoke,
-                complete,
-                input,
-                output,
-            });
+            h.push((
+                ((id as u64) << 32) | session,
+                Op {
+                    invoke,
+                    complete,
+                    input,
+                    output,
+                    deadline: None,
+                },
+            ));
         }
     }
     if let Some(c) = zk {
@@ -342,16 +355,19 @@ async fn ephemeral_owner(sh: Arc<Shared>, cs: String, id: u32) -> Option<(String
 }
 
 /// Runs the seeded fault schedule until `stop`; one fault at a time, each
-/// healed before the next. Returns the faults by kind.
+/// healed before the next. Returns the faults by kind, and the partitions
+/// that did not cut (their check failed: a harness error, reported).
 fn nemesis(
     cluster: &Mutex<Cluster>,
+    net: Option<&Net>,
     stop: &AtomicBool,
     seed: u64,
     every: f64,
     log: &Path,
-) -> BTreeMap<&'static str, u64> {
+) -> (BTreeMap<&'static str, u64>, Vec<String>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut broken = Vec::new();
     let mut journal = String::new();
     let start = Instant::now();
     let nap = |secs: f64, stop: &AtomicBool| {
@@ -360,66 +376,109 @@ fn nemesis(
             std::thread::sleep(Duration::from_millis(50));
         }
     };
+    let kinds = if net.is_some() { 8 } else { 4 };
     while !stop.load(Ordering::SeqCst) {
         nap(rng.gen_range(every * 0.5..every * 1.5), stop);
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let kind = rng.gen_range(0..4);
+        let kind = rng.gen_range(0..kinds);
         let hold = rng.gen_range(1.0..6.0);
-        let random_member = rng.gen_range(1..=3u32);
-        let target = {
-            let c = match cluster.lock() {
-                Ok(c) => c,
-                Err(_) => break,
-            };
-            let n = c.members.len() as u32;
-            let leader = c.leader();
-            match kind {
-                0 | 2 => random_member.min(n),
-                _ => leader.unwrap_or(random_member.min(n)),
-            }
+        let pick = rng.gen_range(0..1000u32);
+        let (n, leader, ips, qport) = {
+            let Ok(c) = cluster.lock() else { break };
+            let ips: Vec<std::net::Ipv4Addr> = c.members.iter().map(|m| m.ip).collect();
+            (c.members.len() as u32, c.leader(), ips, 2888)
         };
+        let random_member = 1 + pick % n;
+        let target = match kind {
+            1 | 3 | 4 => leader.unwrap_or(random_member),
+            _ => random_member,
+        };
+        let other = 1 + (target % n); // a second member, for the bridge / one-way cuts
         let name: &'static str = match kind {
             0 => "kill -9 a member",
             1 => "kill -9 the leader",
             2 => "pause a member",
-            _ => "pause the leader",
+            3 => "pause the leader",
+            4 => "isolate the leader",
+            5 => "isolate a member",
+            6 => "bridge (two cut apart)",
+            _ => "one-way cut",
         };
         journal.push_str(&format!(
-            "{:>8.3}s {name}: member {target}, {hold:.1}s\n",
-            start.elapsed().as_secs_f64()
+            "{:>8.3}s {name}: member {target}{}, {hold:.1}s\n",
+            start.elapsed().as_secs_f64(),
+            if kind >= 6 {
+                format!(" and {other}")
+            } else {
+                String::new()
+            }
         ));
         *faults.entry(name).or_default() += 1;
-        if let Ok(mut c) = cluster.lock() {
-            if kind < 2 {
-                c.kill(target);
-            } else {
-                c.pause(target);
+        let ip = |id: u32| ips[id as usize - 1];
+        // (from, to) pairs to drop.
+        let cuts: Vec<(u32, u32)> = match kind {
+            4 | 5 => (1..=n)
+                .filter(|&j| j != target)
+                .flat_map(|j| [(target, j), (j, target)])
+                .collect(),
+            6 => vec![(target, other), (other, target)],
+            7 => vec![(target, other)],
+            _ => Vec::new(),
+        };
+        if kind < 4 {
+            if let Ok(mut c) = cluster.lock() {
+                if kind < 2 {
+                    c.kill(target);
+                } else {
+                    c.pause(target);
+                }
+            }
+        } else if let Some(net) = net {
+            for &(a, b) in &cuts {
+                net.cut(ip(a), ip(b));
+            }
+            // A partition that does not cut would make every later check
+            // meaningless: verify it on the quorum port.
+            for &(a, b) in &cuts {
+                if Net::reaches(ip(a), ip(b), qport) {
+                    broken.push(format!("{name}: {} still reaches {}", ip(a), ip(b)));
+                }
             }
         }
         nap(hold, stop);
-        if let Ok(mut c) = cluster.lock() {
-            if kind < 2 {
-                let _ = c.start_member(target);
-            } else {
-                c.resume(target);
+        if kind < 4 {
+            if let Ok(mut c) = cluster.lock() {
+                if kind < 2 {
+                    let _ = c.start_member(target);
+                } else {
+                    c.resume(target);
+                }
             }
+        } else if let Some(net) = net {
+            net.heal();
         }
     }
     let _ = std::fs::write(log, journal);
-    faults
+    (faults, broken)
 }
 
 /// One run, start to verdict.
 pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     std::fs::create_dir_all(&cfg.dir)?;
+    let net = if cfg.partitions {
+        Some(Net::new().map_err(std::io::Error::other)?)
+    } else {
+        None
+    };
     let cluster = Cluster::start(
         &cfg.zkserver,
         &cfg.dir,
         cfg.members,
         cfg.base_port,
         cfg.layout,
+        cfg.partitions,
     )?;
     let cs = cluster.connect_string();
     let cluster = Arc::new(Mutex::new(cluster));
@@ -503,19 +562,24 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     tasks.push(rt.spawn(ids_worker(sh.clone(), cs.clone())));
 
     let nem_stop = Arc::new(AtomicBool::new(false));
+    let net = net.map(Arc::new);
     let nem = {
-        let (cl, st, seed, every, log) = (
+        let (cl, st, seed, every, log, net) = (
             cluster.clone(),
             nem_stop.clone(),
             cfg.seed,
             cfg.fault_every,
             cfg.dir.join("faults.log"),
+            net.clone(),
         );
-        std::thread::spawn(move || nemesis(&cl, &st, seed, every, &log))
+        std::thread::spawn(move || nemesis(&cl, net.as_deref(), &st, seed, every, &log))
     };
     std::thread::sleep(Duration::from_secs(cfg.seconds));
     nem_stop.store(true, Ordering::SeqCst);
-    let faults = nem.join().unwrap_or_default();
+    let (faults, broken_cuts) = nem.join().unwrap_or_default();
+    if let Some(n) = &net {
+        n.heal();
+    }
     let healed = cluster
         .lock()
         .map(|mut c| c.heal(Duration::from_secs(60)))
@@ -532,6 +596,11 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         faults,
         ..Default::default()
     };
+    for b in broken_cuts {
+        report
+            .anomalies
+            .push(format!("harness: a partition did not cut: {b}"));
+    }
     if !healed {
         report
             .anomalies
@@ -601,8 +670,8 @@ fn check(sh: &Shared, cfg: &RunConfig, mut fin: Final, report: &mut RunReport) {
     // Registers: every write and CAS, then the final read, linearizable.
     let mut written: HashMap<(u32, i32), u64> = HashMap::new();
     for (k, h) in sh.reg.iter().enumerate() {
-        let mut ops = h.lock().map(|h| h.clone()).unwrap_or_default();
-        for op in &ops {
+        let tagged = h.lock().map(|h| h.clone()).unwrap_or_default();
+        for (_, op) in &tagged {
             if let (Some(RegOut::Written(v)), RegIn::Set(x) | RegIn::Cas { value: x, .. }) =
                 (&op.output, &op.input)
             {
@@ -614,21 +683,31 @@ fn check(sh: &Shared, cfg: &RunConfig, mut fin: Final, report: &mut RunReport) {
             }
         }
         let (version, value) = fin.regs[k];
+        let mut ops = prune_unknowns(tagged, version);
         ops.push(Op {
             invoke: fin.read_done,
             complete: Some(fin.read_done + 1),
             input: RegIn::Read,
             output: Some(RegOut::Value { version, value }),
+            deadline: None,
         });
         let n = ops.len();
-        match linear::check(&Register, &ops, Duration::from_secs(30), 2_000_000) {
+        match linear::check(&Register, &ops, Duration::from_secs(10), 2_000_000) {
             Verdict::Linearizable => {}
             Verdict::Violation { explained, .. } => report.anomalies.push(format!(
                 "{REG}/k{k}: {n} operations are not linearizable (the longest explained prefix has {explained})"
             )),
-            Verdict::Unknown => report
-                .undetermined
-                .push(format!("{REG}/k{k}: {n} operations, the search ran out of budget")),
+            Verdict::Unknown => {
+                let open = ops.iter().filter(|o| o.complete.is_none()).count();
+                let dump: String = ops
+                    .iter()
+                    .map(|o| format!("{} {:?} {:?} {:?}\n", o.invoke, o.complete, o.input, o.output))
+                    .collect();
+                let _ = std::fs::write(cfg.dir.join(format!("history-k{k}.txt")), dump);
+                report.undetermined.push(format!(
+                    "{REG}/k{k}: {n} operations ({open} in doubt after pruning), the search ran out of budget"
+                ))
+            }
         }
     }
     // Reads: the value read at a version is the one written at it.
@@ -708,5 +787,160 @@ fn check(sh: &Shared, cfg: &RunConfig, mut fin: Final, report: &mut RunReport) {
             report.unavailable_ms.push(gap);
         }
     }
-    let _ = cfg;
+}
+
+/// Drops the in-doubt writes that cannot have taken effect, before the
+/// linearizability search (whose cost grows with every operation left
+/// open). Every write that takes effect makes one new version; the
+/// acknowledged ones name theirs, so only the versions up to the final one
+/// that no acknowledged write made (the gaps) can have been made by an
+/// in-doubt write. It must also respect its session's order (ZooKeeper runs
+/// a session's requests in order; a request left behind on a connection the
+/// session moved away from is refused with SessionMoved, not run later): it
+/// comes after the session's earlier acknowledged write and before its
+/// later one. A set fits a gap under those bounds, a CAS only the gap just
+/// above the version it expects, and either only if invoked before the
+/// write of the next version completed. An in-doubt write that fits no gap
+/// never happened in any linearization, so dropping it changes no verdict;
+/// the search still decides the rest.
+pub fn prune_unknowns(
+    ops: Vec<(u64, Op<RegIn, RegOut>)>,
+    final_version: i32,
+) -> Vec<Op<RegIn, RegOut>> {
+    let mut made: HashMap<i32, Time> = HashMap::new(); // version -> completion
+                                                       // Per session, its acknowledged writes: (invoke, version), in order.
+    let mut by_session: HashMap<u64, Vec<(Time, i32)>> = HashMap::new();
+    for (tag, op) in &ops {
+        if let (Some(RegOut::Written(v)), Some(c)) = (&op.output, op.complete) {
+            made.insert(*v, c);
+            by_session.entry(*tag).or_default().push((op.invoke, *v));
+        }
+    }
+    for w in by_session.values_mut() {
+        w.sort_unstable();
+    }
+    let gaps: Vec<i32> = (1..=final_version)
+        .filter(|v| !made.contains_key(v))
+        .collect();
+    // Per session, the invocations of its requests that got an answer: an
+    // in-doubt request cannot take effect after the next of them completed.
+    let mut answered: HashMap<u64, Vec<(Time, Time)>> = HashMap::new();
+    for (tag, op) in &ops {
+        if let Some(c) = op.complete {
+            answered.entry(*tag).or_default().push((op.invoke, c));
+        }
+    }
+    for a in answered.values_mut() {
+        a.sort_unstable();
+    }
+    let ops: Vec<(u64, Op<RegIn, RegOut>)> = ops
+        .into_iter()
+        .map(|(tag, mut op)| {
+            if op.complete.is_none() {
+                if let Some(a) = answered.get(&tag) {
+                    let i = a.partition_point(|&(t, _)| t < op.invoke);
+                    op.deadline = a.get(i).map(|&(_, c)| c);
+                }
+            }
+            (tag, op)
+        })
+        .collect();
+    ops.into_iter()
+        .filter(|(tag, op)| {
+            if op.complete.is_some() || matches!(op.input, RegIn::Read) {
+                return true;
+            }
+            let (lo, hi) = match by_session.get(tag) {
+                Some(w) => {
+                    let i = w.partition_point(|&(t, _)| t < op.invoke);
+                    (
+                        if i > 0 { w[i - 1].1 } else { 0 },
+                        w.get(i).map_or(i32::MAX, |x| x.1),
+                    )
+                }
+                None => (0, i32::MAX),
+            };
+            gaps.iter().any(|&g| {
+                let ordered = g > lo && g < hi;
+                let in_time = made.get(&(g + 1)).is_none_or(|&c| op.invoke < c);
+                let fits = match op.input {
+                    RegIn::Cas { expect, .. } => expect + 1 == g,
+                    _ => true,
+                };
+                ordered && in_time && fits
+            })
+        })
+        .map(|(_, op)| op)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(
+        invoke: Time,
+        complete: Option<Time>,
+        input: RegIn,
+        output: Option<RegOut>,
+    ) -> Op<RegIn, RegOut> {
+        Op {
+            invoke,
+            complete,
+            input,
+            output,
+            deadline: None,
+        }
+    }
+
+    #[test]
+    fn only_in_doubt_writes_that_fit_a_gap_are_kept() {
+        use RegIn::*;
+        use RegOut::*;
+        let ops = vec![
+            op(0, Some(10), Set(1), Some(Written(1))),
+            // In doubt, before version 3 was written: may be version 2.
+            op(12, None, Set(2), None),
+            // In doubt, invoked after the last write completed: no gap left
+            // for it below the final version 3.
+            op(40, None, Set(9), None),
+            // A CAS expecting 0 cannot make version 2.
+            op(
+                13,
+                None,
+                Cas {
+                    expect: 0,
+                    value: 5,
+                },
+                None,
+            ),
+            op(20, Some(30), Set(3), Some(Written(3))),
+        ];
+        let kept = prune_unknowns(ops.into_iter().map(|o| (0, o)).collect(), 3);
+        assert_eq!(kept.len(), 3, "{kept:?}");
+        let mut with_read = kept.clone();
+        with_read.push(op(
+            50,
+            Some(51),
+            Read,
+            Some(Value {
+                version: 3,
+                value: 3,
+            }),
+        ));
+        assert_eq!(
+            linear::check(&Register, &with_read, Duration::from_secs(5), 100_000),
+            Verdict::Linearizable
+        );
+        // Without the in-doubt set there is no version 2: a violation.
+        let mut without: Vec<_> = with_read
+            .into_iter()
+            .filter(|o| o.complete.is_some())
+            .collect();
+        without.sort_by_key(|o| o.invoke);
+        assert!(matches!(
+            linear::check(&Register, &without, Duration::from_secs(5), 100_000),
+            Verdict::Violation { .. }
+        ));
+    }
 }

@@ -39,7 +39,7 @@ pub(super) async fn follow(ctx: &mut Ctx, leader_sid: Sid) -> RoleEnd {
     let timeout = ctx.q.tick() * ctx.q.init_limit.max(1);
     let mut stream = None;
     for attempt in 1..=CONNECT_ATTEMPTS {
-        let dial = tokio::task::spawn_blocking(move || TcpStream::connect_timeout(&addr, timeout));
+        let dial = tokio::spawn(dial_leader(addr, ctx.q.bind_ip(), timeout));
         // Java's WorkerReceiver keeps answering LOOKING peers while the
         // learner dials; so does this loop.
         let r = match answer_while(ctx, dial).await {
@@ -268,6 +268,32 @@ async fn truncate_and_reload(ctx: &mut Ctx, zxid: crate::quorum::types::Zxid) ->
 /// Waits for `fut` while answering election notifications (and closing
 /// quorum connections nobody should make to a learner). `None` when the
 /// server is stopping.
+/// Connects to the leader's quorum port from our own `server.N` address
+/// when it is an IP (as the election port does), so that each member's
+/// traffic leaves from its own address: firewall rules between members'
+/// addresses then cut exactly what they say (the chaos harness's
+/// partitions). The stream is handed to the blocking link threads.
+async fn dial_leader(
+    addr: std::net::SocketAddr,
+    bind: Option<std::net::IpAddr>,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(ip) = bind.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    let stream = tokio::time::timeout(timeout, socket.connect(addr))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    let std = stream.into_std()?;
+    std.set_nonblocking(false)?;
+    Ok(std)
+}
+
 async fn answer_while<F: std::future::Future>(ctx: &mut Ctx, fut: F) -> Option<F::Output> {
     tokio::pin!(fut);
     loop {
