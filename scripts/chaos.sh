@@ -36,10 +36,9 @@ done
 flag=(); [ "$profile" = release ] && flag=(--release)
 cargo build -q "${flag[@]}" --bin zkchaos -p zkcli
 cargo build -q "${flag[@]}" -p zkserver
-target="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo target)}"
-case "$target" in /*) ;; *) target="$REPO/$target" ;; esac
-bin="$target/$profile"
+# shellcheck source=zk-common.sh
+. "$REPO/scripts/zk-common.sh"
+bin="$(zk_target_dir)/$profile"
 status=0
 if $sanity; then
     echo "chaos: sanity: independent standalone servers behind one connect string must be caught"

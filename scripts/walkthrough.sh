@@ -50,13 +50,9 @@ fi
 stop_all
 mkdir -p "$STATE"
 
-bins() {
-    local target
-    target="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo target)}"
-    case "$target" in /*) ;; *) target="$REPO/$target" ;; esac
-    echo "$target/debug"
-}
+# shellcheck source=zk-common.sh
+. "$REPO/scripts/zk-common.sh"
+bins() { echo "$(zk_target_dir)/debug"; }
 if [ -z "${ZKCLI_BIN:-}" ] || { [ "$kind" = ours ] && [ -z "${ZKSERVER_BIN:-}" ]; }; then
     cargo build -q
 fi

@@ -92,3 +92,16 @@ zk_main() {
     *) zk_usage ;;
     esac
 }
+
+# zk_target_dir -> cargo's target directory (CARGO_TARGET_DIR, else `cargo metadata`),
+# absolute; binaries are under $(zk_target_dir)/debug or /release.
+zk_target_dir() {
+    local target="${CARGO_TARGET_DIR:-}"
+    if [ -z "$target" ]; then
+        target="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)"
+        [ -n "$target" ] || target="$REPO/target"
+    fi
+    case "$target" in /*) ;; *) target="$REPO/$target" ;; esac
+    echo "$target"
+}

@@ -19,15 +19,20 @@ struct Repl {
 }
 
 impl Repl {
-    fn start(server: &ZkServer, history: &std::path::Path) -> Repl {
+    /// zkcli with `args` in a PTY, without colour, its history in `history`.
+    fn spawn(args: &[&str], history: &std::path::Path) -> Repl {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
-        cmd.args(["-server", &server.addr(), "-waitforconnection"])
+        cmd.args(args)
             .env("ZKCLI_HISTORY", history)
             .env("NO_COLOR", "1")
             .env("TERM", "xterm");
         let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
         s.set_expect_timeout(Some(EXPECT_TIMEOUT));
-        let mut r = Repl { s };
+        Repl { s }
+    }
+
+    fn start(server: &ZkServer, history: &std::path::Path) -> Repl {
+        let mut r = Repl::spawn(&["-server", &server.addr(), "-waitforconnection"], history);
         // The connection event may be printed before the banner or above
         // the first prompt (which is then drawn again); wait for it so a
         // later prompt match cannot hit the first drawing.
@@ -251,14 +256,7 @@ fn repl_says_it_keeps_retrying_when_nothing_answers() {
     };
     let host = format!("127.0.0.1:{port}");
     let hist = std::env::temp_dir().join(format!("zkcli-pty-refused-{}", std::process::id()));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
-    cmd.args(["-server", &host])
-        .env("ZKCLI_HISTORY", &hist)
-        .env("NO_COLOR", "1")
-        .env("TERM", "xterm");
-    let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
-    s.set_expect_timeout(Some(EXPECT_TIMEOUT));
-    let mut r = Repl { s };
+    let mut r = Repl::spawn(&["-server", &host], &hist);
     r.expect("Connection refused");
     r.expect("still retrying in the background");
     r.expect(&format!("[zk: {host}(CONNECTING) 0] "));
@@ -280,14 +278,7 @@ fn prompt_follows_the_session_without_a_key_press() {
         let proxy = rt.block_on(common::Proxy::start(srv.socket_addr()));
         let host = proxy.addr();
         let hist = temp("prompt-state", srv);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
-        cmd.args(["-server", &host, "-timeout", "30000"])
-            .env("ZKCLI_HISTORY", &hist)
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm");
-        let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
-        s.set_expect_timeout(Some(EXPECT_TIMEOUT));
-        let mut r = Repl { s };
+        let mut r = Repl::spawn(&["-server", &host, "-timeout", "30000"], &hist);
         let prompt_state = |r: &mut Repl, after: &str| -> (String, String) {
             r.expect(after);
             let pat = format!(
@@ -362,14 +353,10 @@ fn an_expired_session_is_explained_once() {
         let proxy = rt.block_on(common::Proxy::start(srv.socket_addr()));
         let host = proxy.addr();
         let hist = temp("expired", srv);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zkcli"));
-        cmd.args(["-server", &host, "-timeout", "4000", "-waitforconnection"])
-            .env("ZKCLI_HISTORY", &hist)
-            .env("NO_COLOR", "1")
-            .env("TERM", "xterm");
-        let mut s = Session::spawn(cmd).expect("spawn zkcli in a pty");
-        s.set_expect_timeout(Some(EXPECT_TIMEOUT));
-        let mut r = Repl { s };
+        let mut r = Repl::spawn(
+            &["-server", &host, "-timeout", "4000", "-waitforconnection"],
+            &hist,
+        );
         r.expect("WatchedEvent state:SyncConnected type:None path:null");
         r.expect(&format!("[zk: {host}(CONNECTED) 0] "));
         let node = format!("/zkcli_pty_expire_{}", srv.kind().name());

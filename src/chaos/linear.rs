@@ -43,6 +43,19 @@ pub struct Op<I, O> {
     pub deadline: Option<Time>,
 }
 
+impl<I, O> Op<I, O> {
+    /// An operation; `complete` and `output` are `None` when in doubt.
+    pub fn new(invoke: Time, complete: Option<Time>, input: I, output: Option<O>) -> Op<I, O> {
+        Op {
+            invoke,
+            complete,
+            input,
+            output,
+            deadline: None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Linearizable,

@@ -206,13 +206,7 @@ async fn register_worker(sh: Arc<Shared>, cs: String, id: u32, keys: u32, seed: 
         if let Ok(mut h) = sh.reg[key as usize].lock() {
             h.push((
                 ((id as u64) << 32) | session,
-                Op {
-                    invoke,
-                    complete,
-                    input,
-                    output,
-                    deadline: None,
-                },
+                Op::new(invoke, complete, input, output),
             ));
         }
     }
@@ -684,13 +678,12 @@ fn check(sh: &Shared, cfg: &RunConfig, mut fin: Final, report: &mut RunReport) {
         }
         let (version, value) = fin.regs[k];
         let mut ops = prune_unknowns(tagged, version);
-        ops.push(Op {
-            invoke: fin.read_done,
-            complete: Some(fin.read_done + 1),
-            input: RegIn::Read,
-            output: Some(RegOut::Value { version, value }),
-            deadline: None,
-        });
+        ops.push(Op::new(
+            fin.read_done,
+            Some(fin.read_done + 1),
+            RegIn::Read,
+            Some(RegOut::Value { version, value }),
+        ));
         let n = ops.len();
         match linear::check(&Register, &ops, Duration::from_secs(10), 2_000_000) {
             Verdict::Linearizable => {}
