@@ -540,6 +540,26 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         }
         v
     });
+    // Sessions that die: an ephemeral each, then the process "crashes" (the
+    // handle is dropped: no closeSession, the connection just ends). Their
+    // ephemerals must be gone within the timeout once the cluster is whole.
+    let doomed = rt.block_on(async {
+        let mut n = 0;
+        for i in 0..2 {
+            if let Some(c) = client(&cs, 4000).await {
+                let acl = Acl::open_unsafe();
+                let p = format!("/chaos/doomed-{i}");
+                if c.create(&p, Some(b""), &acl, CreateMode::Ephemeral, None)
+                    .await
+                    .is_ok()
+                {
+                    n += 1;
+                }
+                drop(c);
+            }
+        }
+        n
+    });
     let mut tasks = Vec::new();
     for i in 0..cfg.clients {
         tasks.push(rt.spawn(register_worker(
@@ -609,8 +629,40 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         report.anomalies.push("the final reads failed".into());
         return Ok(report);
     };
+    if doomed > 0 {
+        let left = rt.block_on(doomed_left(&cs, Duration::from_secs(15)));
+        for p in left {
+            report.anomalies.push(format!(
+                "{p}: its session died, yet it outlived the 4 s timeout by 15 s after the cluster recovered"
+            ));
+        }
+    }
     check(&sh, cfg, fin, &mut report);
+    if doomed > 0 {
+        report.ops.insert("dead session's ephemeral", doomed);
+    }
     Ok(report)
+}
+
+/// The dead sessions' ephemerals still present after `within`.
+async fn doomed_left(cs: &str, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut left = Vec::new();
+        if let Some(c) = client(cs, 10_000).await {
+            for i in 0..2 {
+                let p = format!("/chaos/doomed-{i}");
+                if let Ok(Some(_)) = c.exists(&p, false).await {
+                    left.push(p);
+                }
+            }
+            let _ = c.close().await;
+        }
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 struct Final {
