@@ -60,6 +60,12 @@ struct Args {
     /// (scripts/chaos.sh --partitions runs zkchaos under `unshare -n`).
     #[arg(long)]
     partitions: bool,
+    /// Make these members Apache ZooKeeper 3.8 (Debian's package), e.g.
+    /// `--apache 1,3`: a mixed ensemble under the same faults. Apache
+    /// members do not bind their outgoing quorum connections, so this does
+    /// not combine with --partitions.
+    #[arg(long, value_delimiter = ',')]
+    apache: Vec<u32>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +82,25 @@ fn main() -> ExitCode {
             zkserver.display()
         );
         return ExitCode::from(2);
+    }
+    if !a.apache.is_empty() {
+        let jar = zkcli::chaos::cluster::ZK_JAR;
+        if a.partitions {
+            eprintln!(
+                "zkchaos: --apache and --partitions do not combine (Apache members' connections leave from 127.0.0.1)"
+            );
+            return ExitCode::from(2);
+        }
+        if !std::path::Path::new(jar).exists() {
+            eprintln!(
+                "zkchaos: --apache needs Apache ZooKeeper ({jar} missing; scripts/install-deps.sh)"
+            );
+            return ExitCode::from(2);
+        }
+        if a.apache.iter().any(|&i| i < 1 || i > a.members) {
+            eprintln!("zkchaos: --apache: member ids are 1..{}", a.members);
+            return ExitCode::from(2);
+        }
     }
     let layout = match a.broken.as_deref() {
         None => Layout::Ensemble,
@@ -117,6 +142,7 @@ fn main() -> ExitCode {
             base_port: a.base_port,
             fault_every: a.fault_every,
             partitions: a.partitions,
+            apache: a.apache.clone(),
         };
         let t = Instant::now();
         let r = match run(&cfg) {
@@ -203,7 +229,14 @@ fn main() -> ExitCode {
             dir.display(),
             a.run_seconds,
             if layout == Layout::Standalones { " --broken standalones" } else { "" },
-            if a.partitions { " --partitions (under unshare -n)" } else { "" }
+            if a.partitions {
+                " --partitions (under unshare -n)".to_string()
+            } else if !a.apache.is_empty() {
+                let ids: Vec<String> = a.apache.iter().map(u32::to_string).collect();
+                format!(" --apache {}", ids.join(","))
+            } else {
+                String::new()
+            }
         );
     }
     ExitCode::from(1)

@@ -16,9 +16,14 @@ pub struct Member {
     pub ip: std::net::Ipv4Addr,
     pub client_port: u16,
     pub dir: PathBuf,
+    /// An Apache ZooKeeper 3.8 member (java, Debian's jar) instead of ours.
+    pub apache: bool,
     child: Option<Child>,
     paused: bool,
 }
+
+/// Debian's Apache ZooKeeper jar.
+pub const ZK_JAR: &str = "/usr/share/java/zookeeper.jar";
 
 impl Member {
     pub fn running(&self) -> bool {
@@ -59,6 +64,7 @@ impl Cluster {
         base: u16,
         layout: Layout,
         own_ips: bool,
+        apache: &[u32],
     ) -> std::io::Result<Cluster> {
         let ip = |id: u32| {
             if own_ips {
@@ -98,10 +104,20 @@ impl Cluster {
                 }
             }
             fs::write(d.join("zoo.cfg"), cfg)?;
+            fs::write(
+                d.join("log4j.properties"),
+                format!(
+                    "log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n\
+                     log4j.appender.F.File={}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
+                     log4j.appender.F.layout.ConversionPattern=%d{{ISO8601}} [myid:{id}] %-5p [%t:%C{{1}}@%L] - %m%n\n",
+                    d.join("member.log").display()
+                ),
+            )?;
             members.push(Member {
                 id,
                 ip: ip(id),
                 client_port: ports(id).0,
+                apache: apache.contains(&id),
                 dir: d,
                 child: None,
                 paused: false,
@@ -131,14 +147,45 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(m.log())?;
-        let child = Command::new(bin)
-            .arg("start-foreground")
-            .arg(m.dir.join("zoo.cfg"))
-            .env("ZKSERVER_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+        let child = if m.apache {
+            // As scripts/ensemble.sh runs it: a small JVM, log4j to a file.
+            let out = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(m.dir.join("stdout.log"))?;
+            Command::new("java")
+                .args([
+                    "-Xmx192m",
+                    "-Xms32m",
+                    "-XX:+UseSerialGC",
+                    "-XX:TieredStopAtLevel=1",
+                ])
+                .arg(format!(
+                    "-Dlog4j.configuration=file:{}",
+                    m.dir.join("log4j.properties").display()
+                ))
+                .arg("-Dzookeeper.jmx.log4j.disable=true")
+                .arg("-cp")
+                .arg(format!(
+                    "{}:{ZK_JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar",
+                    m.dir.display()
+                ))
+                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                .arg(m.dir.join("zoo.cfg"))
+                .stdin(Stdio::null())
+                .stdout(out.try_clone()?)
+                .stderr(out)
+                .spawn()?
+        } else {
+            Command::new(bin)
+                .arg("start-foreground")
+                .arg(m.dir.join("zoo.cfg"))
+                .env("ZKSERVER_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()?
+        };
         m.child = Some(child);
         m.paused = false;
         Ok(())

@@ -33,6 +33,8 @@ pub struct RunConfig {
     /// Inside the harness's own network namespace: members on their own
     /// addresses, and partitions among the faults.
     pub partitions: bool,
+    /// Members that are Apache ZooKeeper 3.8 (a mixed ensemble).
+    pub apache: Vec<u32>,
 }
 
 /// What a run found.
@@ -473,6 +475,7 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         cfg.base_port,
         cfg.layout,
         cfg.partitions,
+        &cfg.apache,
     )?;
     let cs = cluster.connect_string();
     let cluster = Arc::new(Mutex::new(cluster));
