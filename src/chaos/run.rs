@@ -64,6 +64,13 @@ struct Shared {
     set_acked: Mutex<HashSet<u64>>,
     set_attempted: Mutex<HashSet<u64>>,
     ids_acked: Mutex<Vec<String>>,
+    /// Counter increments by multi(check, setData): acknowledged, in doubt.
+    counter: Mutex<(u64, u64)>,
+    /// Queue: elements enqueued (acknowledged), dequeued (acknowledged) and
+    /// dequeues in doubt.
+    queue_in: Mutex<HashSet<String>>,
+    queue_out: Mutex<Vec<String>>,
+    queue_doubt: Mutex<HashSet<String>>,
     anomalies: Mutex<Vec<String>>,
     unknown: AtomicU64,
     counts: Mutex<BTreeMap<&'static str, u64>>,
@@ -338,6 +345,159 @@ async fn ids_worker(sh: Arc<Shared>, cs: String) {
     }
 }
 
+const COUNTER: &str = "/chaos/counter";
+const QUEUE: &str = "/chaos/queue";
+
+/// A counter incremented through multi(check version, setData).
+async fn counter_worker(sh: Arc<Shared>, cs: String) {
+    use zkproto::multi::{MultiOp, MultiResult};
+    use zkproto::records::{CheckVersionRequest, SetDataRequest};
+    let mut zk = None;
+    while !sh.stop.load(Ordering::SeqCst) {
+        if zk.is_none() {
+            zk = client(&cs, 10_000).await;
+            continue;
+        }
+        let Some(c) = zk.as_ref() else { continue };
+        let Ok((d, st)) = c.get_data(COUNTER, false).await else {
+            zk = None;
+            continue;
+        };
+        let n = parse_u64(d.as_deref());
+        let ops = vec![
+            MultiOp::Check(CheckVersionRequest {
+                path: COUNTER.into(),
+                version: st.version,
+            }),
+            MultiOp::SetData(SetDataRequest {
+                path: COUNTER.into(),
+                data: Some((n + 1).to_string().into_bytes()),
+                version: st.version,
+            }),
+        ];
+        match c.multi(ops).await {
+            Ok(r) if !r.iter().any(|x| matches!(x, MultiResult::Error(_))) => {
+                sh.success();
+                sh.count("counter increment");
+                if let Ok(mut k) = sh.counter.lock() {
+                    k.0 += 1;
+                }
+            }
+            Ok(_) => {} // lost the race (BadVersion): no effect
+            Err(e) if indeterminate(e) => {
+                if let Ok(mut k) = sh.counter.lock() {
+                    k.1 += 1;
+                }
+                if e == ErrorCode::SessionExpired {
+                    zk = None;
+                }
+            }
+            Err(e) => sh.anomaly(format!("counter multi: unexpected {e:?}")),
+        }
+    }
+    if let Some(c) = zk {
+        let _ = c.close().await;
+    }
+}
+
+/// Enqueues sequential elements.
+async fn queue_producer(sh: Arc<Shared>, cs: String) {
+    let mut zk = None;
+    while !sh.stop.load(Ordering::SeqCst) {
+        if zk.is_none() {
+            zk = client(&cs, 10_000).await;
+            continue;
+        }
+        let Some(c) = zk.as_ref() else { continue };
+        let acl = Acl::open_unsafe();
+        match c
+            .create(
+                &format!("{QUEUE}/q-"),
+                Some(b""),
+                &acl,
+                CreateMode::PersistentSequential,
+                None,
+            )
+            .await
+        {
+            Ok((path, _)) => {
+                sh.success();
+                sh.count("queue enqueue");
+                if let Ok(mut q) = sh.queue_in.lock() {
+                    q.insert(path);
+                }
+            }
+            Err(e) if indeterminate(e) => {
+                if e == ErrorCode::SessionExpired {
+                    zk = None;
+                }
+            }
+            Err(e) => sh.anomaly(format!("enqueue: unexpected {e:?}")),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(c) = zk {
+        let _ = c.close().await;
+    }
+}
+
+/// Dequeues the oldest element with multi(check the element, delete it):
+/// a dequeue succeeds at most once per element.
+async fn queue_consumer(sh: Arc<Shared>, cs: String) {
+    use zkproto::multi::{MultiOp, MultiResult};
+    use zkproto::records::{CheckVersionRequest, DeleteRequest};
+    let mut zk = None;
+    while !sh.stop.load(Ordering::SeqCst) {
+        if zk.is_none() {
+            zk = client(&cs, 10_000).await;
+            continue;
+        }
+        let Some(c) = zk.as_ref() else { continue };
+        let Ok((mut kids, _)) = c.get_children(QUEUE, false).await else {
+            zk = None;
+            continue;
+        };
+        kids.sort();
+        let Some(first) = kids.first() else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let path = format!("{QUEUE}/{first}");
+        let ops = vec![
+            MultiOp::Check(CheckVersionRequest {
+                path: path.clone(),
+                version: 0,
+            }),
+            MultiOp::Delete(DeleteRequest {
+                path: path.clone(),
+                version: 0,
+            }),
+        ];
+        match c.multi(ops).await {
+            Ok(r) if !r.iter().any(|x| matches!(x, MultiResult::Error(_))) => {
+                sh.success();
+                sh.count("queue dequeue");
+                if let Ok(mut q) = sh.queue_out.lock() {
+                    q.push(path);
+                }
+            }
+            Ok(_) => {} // another consumer took it
+            Err(e) if indeterminate(e) => {
+                if let Ok(mut q) = sh.queue_doubt.lock() {
+                    q.insert(path);
+                }
+                if e == ErrorCode::SessionExpired {
+                    zk = None;
+                }
+            }
+            Err(e) => sh.anomaly(format!("dequeue multi: unexpected {e:?}")),
+        }
+    }
+    if let Some(c) = zk {
+        let _ = c.close().await;
+    }
+}
+
 /// A session that stays connected: its ephemeral must never go.
 async fn ephemeral_owner(sh: Arc<Shared>, cs: String, id: u32) -> Option<(String, Client)> {
     let c = client(&cs, 10_000).await?;
@@ -499,6 +659,10 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         set_acked: Mutex::new(HashSet::new()),
         set_attempted: Mutex::new(HashSet::new()),
         ids_acked: Mutex::new(Vec::new()),
+        counter: Mutex::new((0, 0)),
+        queue_in: Mutex::new(HashSet::new()),
+        queue_out: Mutex::new(Vec::new()),
+        queue_doubt: Mutex::new(HashSet::new()),
         anomalies: Mutex::new(Vec::new()),
         unknown: AtomicU64::new(0),
         counts: Mutex::new(BTreeMap::new()),
@@ -514,7 +678,7 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
                 .await
                 .ok_or_else(|| std::io::Error::other("setup session"))?;
             let acl = Acl::open_unsafe();
-            for p in ["/chaos", REG, SET, IDS] {
+            for p in ["/chaos", REG, SET, IDS, QUEUE] {
                 let _ = c
                     .create(p, Some(b""), &acl, CreateMode::Persistent, None)
                     .await;
@@ -530,6 +694,9 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
                     )
                     .await;
             }
+            let _ = c
+                .create(COUNTER, Some(b"0"), &acl, CreateMode::Persistent, None)
+                .await;
             let _ = c.close().await;
         }
         Ok::<_, std::io::Error>(())
@@ -577,6 +744,11 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         tasks.push(rt.spawn(set_worker(sh.clone(), cs.clone(), 100 + i)));
     }
     tasks.push(rt.spawn(ids_worker(sh.clone(), cs.clone())));
+    tasks.push(rt.spawn(counter_worker(sh.clone(), cs.clone())));
+    tasks.push(rt.spawn(queue_producer(sh.clone(), cs.clone())));
+    for _ in 0..2 {
+        tasks.push(rt.spawn(queue_consumer(sh.clone(), cs.clone())));
+    }
 
     let nem_stop = Arc::new(AtomicBool::new(false));
     let net = net.map(Arc::new);
@@ -628,9 +800,14 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     for (_, c) in owners {
         let _ = rt.block_on(c.close());
     }
-    let Some(fin) = final_state else {
-        report.anomalies.push("the final reads failed".into());
-        return Ok(report);
+    let fin = match final_state {
+        Ok(f) => f,
+        Err(e) => {
+            report
+                .anomalies
+                .push(format!("the final reads failed: {e}"));
+            return Ok(report);
+        }
     };
     if doomed > 0 {
         let left = rt.block_on(doomed_left(&cs, Duration::from_secs(15)));
@@ -669,6 +846,8 @@ async fn doomed_left(cs: &str, within: Duration) -> Vec<String> {
 }
 
 struct Final {
+    counter: u64,
+    queue: Vec<String>,
     regs: Vec<(i32, u64)>,
     set: Vec<u64>,
     ids: Vec<String>,
@@ -676,34 +855,61 @@ struct Final {
     read_done: Time,
 }
 
-async fn final_reads(cs: &str, keys: u32, owners: &[(String, Client)]) -> Option<Final> {
-    let c = client(cs, 10_000).await?;
-    c.sync("/").await.ok()?;
+async fn final_reads(cs: &str, keys: u32, owners: &[(String, Client)]) -> Result<Final, String> {
+    let c = client(cs, 10_000).await.ok_or("no session")?;
+    c.sync("/").await.map_err(|e| format!("sync: {e:?}"))?;
     let mut regs = Vec::new();
     for k in 0..keys {
-        let (d, st) = c.get_data(&format!("{REG}/k{k}"), false).await.ok()?;
+        let (d, st) = c
+            .get_data(&format!("{REG}/k{k}"), false)
+            .await
+            .map_err(|e| format!("get {REG}/k{k}: {e:?}"))?;
         regs.push((st.version, parse_u64(d.as_deref())));
     }
-    let (d, _) = c.get_data(SET, false).await.ok()?;
+    let (d, _) = c
+        .get_data(SET, false)
+        .await
+        .map_err(|e| format!("get {SET}: {e:?}"))?;
     let set = String::from_utf8_lossy(d.as_deref().unwrap_or_default())
         .split(',')
         .filter_map(|s| s.parse().ok())
         .collect();
-    let (kids, _) = c.get_children(IDS, false).await.ok()?;
+    let (kids, _) = c
+        .get_children(IDS, false)
+        .await
+        .map_err(|e| format!("ls {IDS}: {e:?}"))?;
     let ids = kids.into_iter().map(|k| format!("{IDS}/{k}")).collect();
+    let (d, _) = c
+        .get_data(COUNTER, false)
+        .await
+        .map_err(|e| format!("get {COUNTER}: {e:?}"))?;
+    let counter = parse_u64(d.as_deref());
+    let (q, _) = c
+        .get_children(QUEUE, false)
+        .await
+        .map_err(|e| format!("ls {QUEUE}: {e:?}"))?;
+    let queue = q.into_iter().map(|k| format!("{QUEUE}/{k}")).collect();
     let mut ephemerals_present = Vec::new();
     for (p, owner) in owners {
         // Only an owner whose session never ended is owed its ephemeral.
         let alive = owner.exists("/chaos", false).await.is_ok();
         if alive {
-            ephemerals_present.push((p.clone(), c.exists(p, false).await.ok()?.is_some()));
+            ephemerals_present.push((
+                p.clone(),
+                c.exists(p, false)
+                    .await
+                    .map_err(|e| format!("exists {p}: {e:?}"))?
+                    .is_some(),
+            ));
         }
     }
     let _ = c.close().await;
-    Some(Final {
+    Ok(Final {
         regs,
         set,
         ids,
+        counter,
+        queue,
         ephemerals_present,
         read_done: 0,
     })
@@ -817,6 +1023,49 @@ fn check(sh: &Shared, cfg: &RunConfig, mut fin: Final, report: &mut RunReport) {
         report.lost_acked_writes += missing as u64;
         report.anomalies.push(format!(
             "{IDS}: {missing} acknowledged sequential creates lost"
+        ));
+    }
+    // The counter: every acknowledged increment counted, and at most the
+    // in-doubt ones on top.
+    let (acked, doubt) = sh.counter.lock().map(|k| *k).unwrap_or_default();
+    if fin.counter < acked || fin.counter > acked + doubt {
+        if fin.counter < acked {
+            report.lost_acked_writes += acked - fin.counter;
+        }
+        report.anomalies.push(format!(
+            "{COUNTER}: {} after {acked} acknowledged increments and {doubt} in doubt",
+            fin.counter
+        ));
+    }
+    // The queue: nothing dequeued twice or never enqueued; every
+    // acknowledged element either dequeued, in doubt, or still queued.
+    let enq = sh.queue_in.lock().map(|q| q.clone()).unwrap_or_default();
+    let deq = sh.queue_out.lock().map(|q| q.clone()).unwrap_or_default();
+    let doubt = sh.queue_doubt.lock().map(|q| q.clone()).unwrap_or_default();
+    let deq_set: HashSet<&String> = deq.iter().collect();
+    if deq_set.len() != deq.len() {
+        report.anomalies.push(format!(
+            "{QUEUE}: {} elements dequeued twice",
+            deq.len() - deq_set.len()
+        ));
+    }
+    let still: HashSet<&String> = fin.queue.iter().collect();
+    for p in &deq {
+        if still.contains(p) {
+            report
+                .anomalies
+                .push(format!("{p}: dequeued, yet still queued"));
+        }
+    }
+    let lost: Vec<&String> = enq
+        .iter()
+        .filter(|p| !deq_set.contains(p) && !doubt.contains(*p) && !still.contains(p))
+        .collect();
+    if !lost.is_empty() {
+        report.lost_acked_writes += lost.len() as u64;
+        report.anomalies.push(format!(
+            "{QUEUE}: {} acknowledged elements neither dequeued nor queued",
+            lost.len()
         ));
     }
     for (p, present) in &fin.ephemerals_present {
