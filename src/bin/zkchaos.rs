@@ -66,6 +66,10 @@ struct Args {
     /// not combine with --partitions.
     #[arg(long, value_delimiter = ',')]
     apache: Vec<u32>,
+    /// A Python with kazoo for the independent client (default: the
+    /// repository's .venv if it has kazoo; "none" leaves it out).
+    #[arg(long)]
+    kazoo_python: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -102,6 +106,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let kazoo_python = match a.kazoo_python.as_deref() {
+        Some("none") => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+            let has_kazoo = std::process::Command::new(&venv)
+                .args(["-c", "import kazoo"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if has_kazoo {
+                Some(venv)
+            } else {
+                eprintln!(
+                    "zkchaos: no kazoo in {} (scripts/install-deps.sh): the independent client is left out",
+                    venv.display()
+                );
+                None
+            }
+        }
+    };
     let layout = match a.broken.as_deref() {
         None => Layout::Ensemble,
         Some("standalones") => Layout::Standalones,
@@ -143,6 +167,7 @@ fn main() -> ExitCode {
             fault_every: a.fault_every,
             partitions: a.partitions,
             apache: a.apache.clone(),
+            kazoo_python: kazoo_python.clone(),
         };
         let t = Instant::now();
         let r = match run(&cfg) {

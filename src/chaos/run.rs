@@ -35,6 +35,8 @@ pub struct RunConfig {
     pub partitions: bool,
     /// Members that are Apache ZooKeeper 3.8 (a mixed ensemble).
     pub apache: Vec<u32>,
+    /// A Python with kazoo, for the independent client (`None`: not run).
+    pub kazoo_python: Option<PathBuf>,
 }
 
 /// What a run found.
@@ -346,6 +348,8 @@ async fn ids_worker(sh: Arc<Shared>, cs: String) {
 }
 
 const COUNTER: &str = "/chaos/counter";
+/// The set kazoo builds.
+const KSET: &str = "/chaos/kset";
 const QUEUE: &str = "/chaos/queue";
 
 /// A counter incremented through multi(check version, setData).
@@ -750,6 +754,22 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         tasks.push(rt.spawn(queue_consumer(sh.clone(), cs.clone())));
     }
 
+    // The independent client: kazoo, in its own process.
+    let kstop = cfg.dir.join("kazoo.stop");
+    let kout = cfg.dir.join("kazoo.out");
+    let kazoo = cfg.kazoo_python.as_ref().and_then(|py| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kazoo/chaos_client.py");
+        std::process::Command::new(py)
+            .arg(script)
+            .args([cs.as_str(), KSET])
+            .arg(&kout)
+            .arg(&kstop)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(cfg.dir.join("kazoo.err")).ok()?)
+            .spawn()
+            .ok()
+    });
     let nem_stop = Arc::new(AtomicBool::new(false));
     let net = net.map(Arc::new);
     let nem = {
@@ -776,6 +796,21 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     // Let the load run on the healed cluster, so that in-doubt work settles.
     std::thread::sleep(Duration::from_secs(3));
     sh.stop.store(true, Ordering::SeqCst);
+    let _ = std::fs::write(&kstop, b"");
+    let kazoo_ok = kazoo.map(|mut k| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(st)) = k.try_wait() {
+                return st.success();
+            }
+            if Instant::now() > deadline {
+                let _ = k.kill();
+                let _ = k.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
     rt.block_on(async {
         for t in tasks {
             let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
@@ -800,7 +835,7 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     for (_, c) in owners {
         let _ = rt.block_on(c.close());
     }
-    let fin = match final_state {
+    let mut fin = match final_state {
         Ok(f) => f,
         Err(e) => {
             report
@@ -817,11 +852,58 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
             ));
         }
     }
+    let kset = std::mem::take(&mut fin.kset);
     check(&sh, cfg, fin, &mut report);
+    if let Some(ok) = kazoo_ok {
+        check_kazoo(&kout, ok, &kset, &mut report);
+    }
     if doomed > 0 {
         report.ops.insert("dead session's ephemeral", doomed);
     }
     Ok(report)
+}
+
+/// The kazoo client's set: acknowledged elements present, nothing never
+/// attempted, nothing twice.
+fn check_kazoo(out: &Path, exited_ok: bool, fin: &[String], report: &mut RunReport) {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    let mut attempted = HashSet::new();
+    let mut acked = HashSet::new();
+    for l in text.lines() {
+        match l.split_once(' ') {
+            Some(("attempt", e)) => {
+                attempted.insert(e.to_string());
+            }
+            Some(("ack", e)) => {
+                acked.insert(e.to_string());
+            }
+            _ => report.anomalies.push(format!("kazoo client: {l}")),
+        }
+    }
+    if !exited_ok {
+        report
+            .anomalies
+            .push("kazoo client: did not finish cleanly (see kazoo.err)".into());
+    }
+    report.ops.insert("kazoo set add", acked.len() as u64);
+    let present: HashSet<&String> = fin.iter().collect();
+    let lost = acked.iter().filter(|e| !present.contains(e)).count();
+    if lost > 0 {
+        report.lost_acked_writes += lost as u64;
+        report
+            .anomalies
+            .push(format!("{KSET} (kazoo): {lost} acknowledged elements lost"));
+    }
+    if present.len() != fin.len() {
+        report
+            .anomalies
+            .push(format!("{KSET} (kazoo): an element appears twice"));
+    }
+    if fin.iter().any(|e| !attempted.contains(e)) {
+        report
+            .anomalies
+            .push(format!("{KSET} (kazoo): an element nobody added"));
+    }
 }
 
 /// The dead sessions' ephemerals still present after `within`.
@@ -846,6 +928,7 @@ async fn doomed_left(cs: &str, within: Duration) -> Vec<String> {
 }
 
 struct Final {
+    kset: Vec<String>,
     counter: u64,
     queue: Vec<String>,
     regs: Vec<(i32, u64)>,
@@ -884,6 +967,15 @@ async fn final_reads(cs: &str, keys: u32, owners: &[(String, Client)]) -> Result
         .await
         .map_err(|e| format!("get {COUNTER}: {e:?}"))?;
     let counter = parse_u64(d.as_deref());
+    let kset = match c.get_data(KSET, false).await {
+        Ok((d, _)) => String::from_utf8_lossy(d.as_deref().unwrap_or_default())
+            .split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Err(ErrorCode::NoNode) => Vec::new(),
+        Err(e) => return Err(format!("get {KSET}: {e:?}")),
+    };
     let (q, _) = c
         .get_children(QUEUE, false)
         .await
@@ -905,6 +997,7 @@ async fn final_reads(cs: &str, keys: u32, owners: &[(String, Client)]) -> Result
     }
     let _ = c.close().await;
     Ok(Final {
+        kset,
         regs,
         set,
         ids,
