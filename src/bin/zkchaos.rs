@@ -173,11 +173,12 @@ fn main() -> ExitCode {
         let r = match run(&cfg) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("zkchaos: run {seed}: {e}");
+                // A run that cannot even start would fail the same way
+                // again: stop here rather than spin through the budget.
+                eprintln!("zkchaos: run {seed} could not run: {e}");
                 failed_runs.push((seed, dir));
-                i += 1;
                 runs += 1;
-                continue;
+                break;
             }
         };
         runs += 1;

@@ -344,9 +344,24 @@ impl Net {
             return Err("ip link set lo up failed".into());
         }
         // The local table is looked up at preference 0; move it behind
-        // the cuts' preference 10.
-        let moved = ip_cmd(&["rule", "add", "pref", "100", "lookup", "local"])
-            && ip_cmd(&["rule", "del", "pref", "0"]);
+        // the cuts' preference 10 (once per namespace: a later run finds
+        // it moved).
+        let rules = Command::new("ip")
+            .args(["rule", "show"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let at = |pref: &str| {
+            rules
+                .lines()
+                .any(|l| l.starts_with(&format!("{pref}:")) && l.contains("lookup local"))
+        };
+        let moved = if at("0") {
+            ip_cmd(&["rule", "add", "pref", "100", "lookup", "local"])
+                && ip_cmd(&["rule", "del", "pref", "0"])
+        } else {
+            at("100")
+        };
         if !moved {
             return Err("ip rule: cannot move the local table (policy routing unavailable)".into());
         }
