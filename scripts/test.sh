@@ -237,7 +237,14 @@ fi
 # Longer runs: scripts/chaos.sh --minutes 120 --release --partitions.
 note "chaos: 2 minutes of faults with every history checked (scripts/chaos.sh)"
 chaos_net=()
-if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then chaos_net=(--partitions); fi
+# Partitions need a network namespace with policy routing: probe for both.
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
+    unshare -n -- sh -c 'ip link set lo up && ip rule add pref 100 lookup local && ip rule del pref 0' \
+        2>/dev/null; then
+    chaos_net=(--partitions)
+else
+    echo "chaos: no network namespace with policy routing here: kills and pauses only"
+fi
 if scripts/chaos.sh --minutes 2 --run-seconds 45 --sanity "${chaos_net[@]+"${chaos_net[@]}"}"; then
     ok "chaos (bounded)"
 else
