@@ -53,16 +53,11 @@ four() { # PORT WORD -> the answer, empty on failure
         _ "$1" "$2" 2>/dev/null || true
 }
 
+# shellcheck source=zk-common.sh
+. "$REPO/scripts/zk-common.sh"
 zkserver_bin() {
     if [ -n "${ZKSERVER_BIN:-}" ]; then echo "$ZKSERVER_BIN"; return; fi
-    local target="${CARGO_TARGET_DIR:-}"
-    if [ -z "$target" ]; then
-        target="$(cd "$REPO" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-            python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)"
-        [ -n "$target" ] || target="$REPO/target"
-    fi
-    case "$target" in /*) ;; *) target="$REPO/$target" ;; esac
-    echo "$target/debug/zkserver"
+    echo "$(zk_target_dir)/debug/zkserver"
 }
 
 state="$DIR/ensemble.env"
