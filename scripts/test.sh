@@ -232,8 +232,9 @@ if $have_deps; then
 fi
 
 # Fault injection, bounded: about two minutes of kill -9 / SIGSTOP of members
-# and leaders (and partitions, when this user can make a network namespace)
-# under checked load, after the harness proves it catches a broken system.
+# and leaders, damaged files, full disks (and partitions, when this user can
+# make a network namespace) under checked load, after the harness proves it
+# catches two broken systems.
 # Longer runs: scripts/chaos.sh --minutes 120 --release --partitions.
 note "chaos: 2 minutes of faults with every history checked (scripts/chaos.sh)"
 chaos_net=()
@@ -249,6 +250,21 @@ if scripts/chaos.sh --minutes 2 --run-seconds 45 --sanity "${chaos_net[@]+"${cha
     ok "chaos (bounded)"
 else
     bad "chaos (bounded)"
+fi
+# The storage faults on their own, so that each bounded run meets them: a
+# damaged newest txn log or snapshot, a full disk (where a mount namespace
+# can be made), and the leader killed while its followers are paused.
+storage_faults=damage-log,damage-snapshot,leader-alone
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    storage_faults+=,disk-full
+else
+    echo "chaos: no mount namespace here: no disk-full fault"
+fi
+if scripts/chaos.sh --minutes 1 --run-seconds 45 --fault-every 4 --seed 77 \
+    --faults "$storage_faults"; then
+    ok "chaos storage faults (bounded)"
+else
+    bad "chaos storage faults (bounded)"
 fi
 
 note "README commands on a fresh clone"

@@ -18,3 +18,8 @@ pub mod storage;
 
 pub use config::Config;
 pub use server::{start, ServerHandle};
+
+/// Exit status of an ensemble member whose transaction log could not be
+/// written (disk full, I/O error): it stops rather than serve from a tree its
+/// disk does not hold, and recovers from disk when restarted.
+pub const EXIT_LOG_FAILED: i32 = 4;

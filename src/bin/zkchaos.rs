@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use zkcli::chaos::cluster::Layout;
+use zkcli::chaos::nemesis::Fault;
 use zkcli::chaos::run::{run, RunConfig, RunReport};
 
 #[derive(Parser, Debug)]
@@ -48,8 +49,11 @@ struct Args {
     dir: PathBuf,
     #[arg(long, default_value_t = 31000)]
     base_port: u16,
-    /// Sanity check of the harness itself: "standalones" runs independent
-    /// standalone servers behind one connect string, which must be caught.
+    /// Sanity check of the harness itself, a broken system it must catch:
+    /// "standalones" runs independent standalone servers behind one connect
+    /// string; "early-ack" an ensemble whose leader answers before a quorum
+    /// has logged a write (needs --zkserver built with `--features
+    /// unsafe-early-ack`; best with --faults leader-alone).
     #[arg(long)]
     broken: Option<String>,
     /// Keep every run's directory, not only failing ones.
@@ -66,6 +70,17 @@ struct Args {
     /// not combine with --partitions.
     #[arg(long, value_delimiter = ',')]
     apache: Vec<u32>,
+    /// The faults to choose from, by name (default: every one this setup
+    /// allows): kill, kill-leader, pause, pause-leader, leader-alone,
+    /// damage-log, damage-snapshot, isolate-leader, isolate, bridge, one-way,
+    /// disk-full. Partitions need --partitions, disk-full --disk-faults.
+    #[arg(long, value_delimiter = ',')]
+    faults: Vec<String>,
+    /// Each of our members on a small tmpfs of its own, and "disk full"
+    /// among the faults; needs a mount namespace of its own
+    /// (scripts/chaos.sh runs zkchaos under `unshare -m` when it can).
+    #[arg(long)]
+    disk_faults: bool,
     /// A Python with kazoo for the independent client (default: the
     /// repository's .venv if it has kazoo; "none" leaves it out).
     #[arg(long)]
@@ -126,11 +141,39 @@ fn main() -> ExitCode {
             }
         }
     };
+    let faults: Vec<Fault> = if a.faults.is_empty() {
+        Fault::ALL
+            .into_iter()
+            .filter(|f| (a.partitions || !f.needs_net()) && (a.disk_faults || !f.needs_disk()))
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for k in &a.faults {
+            match Fault::parse(k) {
+                Some(f) if f.needs_net() && !a.partitions => {
+                    eprintln!("zkchaos: --faults {k} needs --partitions");
+                    return ExitCode::from(2);
+                }
+                Some(f) if f.needs_disk() && !a.disk_faults => {
+                    eprintln!("zkchaos: --faults {k} needs --disk-faults");
+                    return ExitCode::from(2);
+                }
+                Some(f) => v.push(f),
+                None => {
+                    let names: Vec<&str> = Fault::ALL.iter().map(|f| f.key()).collect();
+                    eprintln!("zkchaos: unknown fault {k} (known: {})", names.join(", "));
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        v
+    };
     let layout = match a.broken.as_deref() {
         None => Layout::Ensemble,
         Some("standalones") => Layout::Standalones,
+        Some("early-ack") => Layout::EarlyAck,
         Some(other) => {
-            eprintln!("zkchaos: --broken {other}: only 'standalones' is known");
+            eprintln!("zkchaos: --broken {other}: 'standalones' and 'early-ack' are known");
             return ExitCode::from(2);
         }
     };
@@ -167,6 +210,8 @@ fn main() -> ExitCode {
             fault_every: a.fault_every,
             partitions: a.partitions,
             apache: a.apache.clone(),
+            faults: faults.clone(),
+            own_disks: a.disk_faults,
             kazoo_python: kazoo_python.clone(),
         };
         let t = Instant::now();
@@ -251,12 +296,26 @@ fn main() -> ExitCode {
     }
     for (seed, dir) in &failed_runs {
         println!(
-            "  FAILED run {seed}: logs and fault schedule in {}; replay: zkchaos --seed {seed} --runs 1 --run-seconds {}{}{}",
+            "  FAILED run {seed}: logs and fault schedule in {}; replay: zkchaos --seed {seed} --runs 1 --run-seconds {}{}{}{}",
             dir.display(),
             a.run_seconds,
-            if layout == Layout::Standalones { " --broken standalones" } else { "" },
+            match layout {
+                Layout::Standalones => " --broken standalones",
+                Layout::EarlyAck => " --broken early-ack (zkserver built with --features unsafe-early-ack)",
+                Layout::Ensemble => "",
+            },
+            {
+                let mut extra = String::new();
+                if !a.faults.is_empty() {
+                    extra.push_str(&format!(" --faults {}", a.faults.join(",")));
+                }
+                if a.disk_faults {
+                    extra.push_str(" --disk-faults");
+                }
+                extra
+            },
             if a.partitions {
-                " --partitions (under unshare -n)".to_string()
+                " --partitions (under unshare -n -m)".to_string()
             } else if !a.apache.is_empty() {
                 let ids: Vec<String> = a.apache.iter().map(u32::to_string).collect();
                 format!(" --apache {}", ids.join(","))

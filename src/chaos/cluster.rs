@@ -20,6 +20,8 @@ pub struct Member {
     pub apache: bool,
     child: Option<Child>,
     paused: bool,
+    /// Its dataDir is a tmpfs of its own (for the disk-full fault).
+    own_disk: bool,
 }
 
 /// Debian's Apache ZooKeeper jar.
@@ -35,11 +37,26 @@ impl Member {
     pub fn log(&self) -> PathBuf {
         self.dir.join("member.log")
     }
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    /// `dataDir/version-2`: its snapshots, txn logs and epoch files.
+    pub fn version_dir(&self) -> PathBuf {
+        self.data_dir().join("version-2")
+    }
+    pub fn own_disk(&self) -> bool {
+        self.own_disk
+    }
 }
+
+/// A small disk per member: the tmpfs mounted on each dataDir when the
+/// disk-full fault is on.
+pub const MEMBER_DISK: &str = "384m";
 
 pub struct Cluster {
     pub members: Vec<Member>,
     bin: PathBuf,
+    early_ack: bool,
 }
 
 /// How the servers are wired.
@@ -50,22 +67,51 @@ pub enum Layout {
     /// Independent standalone servers behind one connect string: a broken
     /// "ensemble" the checkers must catch (the harness's sanity check).
     Standalones,
+    /// An ensemble of the `unsafe-early-ack` test build of zkserver, run
+    /// with ZKSERVER_UNSAFE_EARLY_ACK=1: its leader acknowledges writes
+    /// before a quorum has logged them (the other sanity check).
+    EarlyAck,
+}
+
+impl Layout {
+    /// Members that form one replicated ensemble (broken or not).
+    pub fn replicated(self) -> bool {
+        self != Layout::Standalones
+    }
+}
+
+/// What [`Cluster::start`] starts.
+pub struct Spec<'a> {
+    /// Our zkserver binary.
+    pub bin: &'a Path,
+    /// Each member gets `dir/<id>`.
+    pub dir: &'a Path,
+    pub members: u32,
+    /// Ports from here when the members share 127.0.0.1.
+    pub base_port: u16,
+    pub layout: Layout,
+    /// Inside the harness's network namespace, member i lives on
+    /// 127.0.0.(10+i) with ZooKeeper's usual ports.
+    pub own_ips: bool,
+    /// Members that are Apache ZooKeeper.
+    pub apache: &'a [u32],
+    /// Each of our members' dataDir on a tmpfs of its own.
+    pub own_disks: bool,
 }
 
 impl Cluster {
-    /// Writes the configs under `dir` and starts every member. With
-    /// `own_ips` (inside the harness's network namespace) member i lives on
-    /// 127.0.0.(10+i) with ZooKeeper's usual ports; otherwise all share
-    /// 127.0.0.1 and take ports from `base`.
-    pub fn start(
-        bin: &Path,
-        dir: &Path,
-        n: u32,
-        base: u16,
-        layout: Layout,
-        own_ips: bool,
-        apache: &[u32],
-    ) -> std::io::Result<Cluster> {
+    /// Writes the configs under `spec.dir` and starts every member.
+    pub fn start(spec: &Spec) -> std::io::Result<Cluster> {
+        let Spec {
+            bin,
+            dir,
+            members: n,
+            base_port: base,
+            layout,
+            own_ips,
+            apache,
+            own_disks,
+        } = *spec;
         let ip = |id: u32| {
             if own_ips {
                 std::net::Ipv4Addr::new(127, 0, 0, 10 + id as u8)
@@ -88,16 +134,20 @@ impl Cluster {
         for id in 1..=n {
             let d = dir.join(id.to_string());
             fs::create_dir_all(d.join("data"))?;
+            let own_disk = own_disks && !apache.contains(&id);
+            if own_disk {
+                super::damage::mount_tmpfs(&d.join("data"), MEMBER_DISK)?;
+            }
             fs::write(d.join("data/myid"), format!("{id}\n"))?;
             let mut cfg = format!(
                 "tickTime=1000\ninitLimit=10\nsyncLimit=3\ndataDir={}\nclientPort={}\n\
                  clientPortAddress={}\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
-                 admin.enableServer=false\nautopurge.purgeInterval=0\n",
+                 admin.enableServer=false\nautopurge.purgeInterval=0\nsnapCount=20000\n",
                 d.join("data").display(),
                 ports(id).0,
                 ip(id)
             );
-            if layout == Layout::Ensemble {
+            if layout.replicated() {
                 for j in 1..=n {
                     let (_, q, e) = ports(j);
                     cfg.push_str(&format!("server.{j}={}:{q}:{e}\n", ip(j)));
@@ -121,11 +171,13 @@ impl Cluster {
                 dir: d,
                 child: None,
                 paused: false,
+                own_disk,
             });
         }
         let mut c = Cluster {
             members,
             bin: bin.to_path_buf(),
+            early_ack: layout == Layout::EarlyAck,
         };
         for id in 1..=n {
             c.start_member(id)?;
@@ -139,6 +191,8 @@ impl Cluster {
 
     pub fn start_member(&mut self, id: u32) -> std::io::Result<()> {
         let bin = self.bin.clone();
+        // A member that exited on its own is started again.
+        let _ = self.exited(id);
         let m = &mut self.members[id as usize - 1];
         if m.child.is_some() {
             return Ok(());
@@ -181,6 +235,10 @@ impl Cluster {
                 .arg("start-foreground")
                 .arg(m.dir.join("zoo.cfg"))
                 .env("ZKSERVER_LOG", "info")
+                .env(
+                    "ZKSERVER_UNSAFE_EARLY_ACK",
+                    if self.early_ack { "1" } else { "0" },
+                )
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
@@ -189,6 +247,21 @@ impl Cluster {
         m.child = Some(child);
         m.paused = false;
         Ok(())
+    }
+
+    /// The exit status of a member that stopped on its own (it is then
+    /// no longer running), or `None` while it runs.
+    pub fn exited(&mut self, id: u32) -> Option<std::process::ExitStatus> {
+        let m = &mut self.members[id as usize - 1];
+        let st = m.child.as_mut()?.try_wait().ok()??;
+        m.child = None;
+        m.paused = false;
+        Some(st)
+    }
+
+    /// Whether a member serves clients as leader or follower.
+    pub fn serving(&self, id: u32) -> bool {
+        matches!(self.mode(id).as_str(), "leader" | "follower" | "standalone")
     }
 
     /// SIGKILL and reap.
@@ -260,9 +333,7 @@ impl Cluster {
             if self.members[id as usize - 1].paused {
                 self.resume(id);
             }
-            if !self.members[id as usize - 1].running() {
-                let _ = self.start_member(id);
-            }
+            let _ = self.start_member(id);
         }
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
@@ -289,6 +360,11 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
+        for m in &self.members {
+            if m.own_disk {
+                super::damage::unmount(&m.data_dir());
+            }
+        }
     }
 }
 

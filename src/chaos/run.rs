@@ -13,8 +13,9 @@ use zkproto::consts::CreateMode;
 use zkproto::records::Acl;
 use zkproto::ErrorCode;
 
-use super::cluster::{Cluster, Layout, Net};
+use super::cluster::{Cluster, Layout, Net, Spec};
 use super::linear::{self, Op, RegIn, RegOut, Register, Time, Verdict};
+use super::nemesis::{self, Fault, Schedule};
 use crate::client::{Client, ClientOptions};
 
 #[derive(Clone, Debug)]
@@ -35,6 +36,11 @@ pub struct RunConfig {
     pub partitions: bool,
     /// Members that are Apache ZooKeeper 3.8 (a mixed ensemble).
     pub apache: Vec<u32>,
+    /// The faults the nemesis chooses from.
+    pub faults: Vec<Fault>,
+    /// Each of our members on a small tmpfs of its own (in the harness's
+    /// mount namespace), for the disk-full fault.
+    pub own_disks: bool,
     /// A Python with kazoo, for the independent client (`None`: not run).
     pub kazoo_python: Option<PathBuf>,
 }
@@ -514,116 +520,6 @@ async fn ephemeral_owner(sh: Arc<Shared>, cs: String, id: u32) -> Option<(String
     Some((path, c))
 }
 
-/// Runs the seeded fault schedule until `stop`; one fault at a time, each
-/// healed before the next. Returns the faults by kind, and the partitions
-/// that did not cut (their check failed: a harness error, reported).
-fn nemesis(
-    cluster: &Mutex<Cluster>,
-    net: Option<&Net>,
-    stop: &AtomicBool,
-    seed: u64,
-    every: f64,
-    log: &Path,
-) -> (BTreeMap<&'static str, u64>, Vec<String>) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut broken = Vec::new();
-    let mut journal = String::new();
-    let start = Instant::now();
-    let nap = |secs: f64, stop: &AtomicBool| {
-        let end = Instant::now() + Duration::from_secs_f64(secs);
-        while Instant::now() < end && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let kinds = if net.is_some() { 8 } else { 4 };
-    while !stop.load(Ordering::SeqCst) {
-        nap(rng.gen_range(every * 0.5..every * 1.5), stop);
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let kind = rng.gen_range(0..kinds);
-        let hold = rng.gen_range(1.0..6.0);
-        let pick = rng.gen_range(0..1000u32);
-        let (n, leader, ips, qport) = {
-            let Ok(c) = cluster.lock() else { break };
-            let ips: Vec<std::net::Ipv4Addr> = c.members.iter().map(|m| m.ip).collect();
-            (c.members.len() as u32, c.leader(), ips, 2888)
-        };
-        let random_member = 1 + pick % n;
-        let target = match kind {
-            1 | 3 | 4 => leader.unwrap_or(random_member),
-            _ => random_member,
-        };
-        let other = 1 + (target % n); // a second member, for the bridge / one-way cuts
-        let name: &'static str = match kind {
-            0 => "kill -9 a member",
-            1 => "kill -9 the leader",
-            2 => "pause a member",
-            3 => "pause the leader",
-            4 => "isolate the leader",
-            5 => "isolate a member",
-            6 => "bridge (two cut apart)",
-            _ => "one-way cut",
-        };
-        journal.push_str(&format!(
-            "{:>8.3}s {name}: member {target}{}, {hold:.1}s\n",
-            start.elapsed().as_secs_f64(),
-            if kind >= 6 {
-                format!(" and {other}")
-            } else {
-                String::new()
-            }
-        ));
-        *faults.entry(name).or_default() += 1;
-        let ip = |id: u32| ips[id as usize - 1];
-        // (from, to) pairs to drop.
-        let cuts: Vec<(u32, u32)> = match kind {
-            4 | 5 => (1..=n)
-                .filter(|&j| j != target)
-                .flat_map(|j| [(target, j), (j, target)])
-                .collect(),
-            6 => vec![(target, other), (other, target)],
-            7 => vec![(target, other)],
-            _ => Vec::new(),
-        };
-        if kind < 4 {
-            if let Ok(mut c) = cluster.lock() {
-                if kind < 2 {
-                    c.kill(target);
-                } else {
-                    c.pause(target);
-                }
-            }
-        } else if let Some(net) = net {
-            for &(a, b) in &cuts {
-                net.cut(ip(a), ip(b));
-            }
-            // A partition that does not cut would make every later check
-            // meaningless: verify it on the quorum port.
-            for &(a, b) in &cuts {
-                if Net::reaches(ip(a), ip(b), qport) {
-                    broken.push(format!("{name}: {} still reaches {}", ip(a), ip(b)));
-                }
-            }
-        }
-        nap(hold, stop);
-        if kind < 4 {
-            if let Ok(mut c) = cluster.lock() {
-                if kind < 2 {
-                    let _ = c.start_member(target);
-                } else {
-                    c.resume(target);
-                }
-            }
-        } else if let Some(net) = net {
-            net.heal();
-        }
-    }
-    let _ = std::fs::write(log, journal);
-    (faults, broken)
-}
-
 /// One run, start to verdict.
 pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     std::fs::create_dir_all(&cfg.dir)?;
@@ -632,15 +528,16 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     } else {
         None
     };
-    let cluster = Cluster::start(
-        &cfg.zkserver,
-        &cfg.dir,
-        cfg.members,
-        cfg.base_port,
-        cfg.layout,
-        cfg.partitions,
-        &cfg.apache,
-    )?;
+    let cluster = Cluster::start(&Spec {
+        bin: &cfg.zkserver,
+        dir: &cfg.dir,
+        members: cfg.members,
+        base_port: cfg.base_port,
+        layout: cfg.layout,
+        own_ips: cfg.partitions,
+        apache: &cfg.apache,
+        own_disks: cfg.own_disks,
+    })?;
     let cs = cluster.connect_string();
     let cluster = Arc::new(Mutex::new(cluster));
     if let Ok(mut c) = cluster.lock() {
@@ -673,7 +570,7 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     });
     // Setup, on every server (the standalones are separate trees).
     let setup_hosts: Vec<String> = match cfg.layout {
-        Layout::Ensemble => vec![cs.clone()],
+        Layout::Ensemble | Layout::EarlyAck => vec![cs.clone()],
         Layout::Standalones => cs.split(',').map(str::to_string).collect(),
     };
     rt.block_on(async {
@@ -773,19 +670,21 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     let nem_stop = Arc::new(AtomicBool::new(false));
     let net = net.map(Arc::new);
     let nem = {
-        let (cl, st, seed, every, log, net) = (
-            cluster.clone(),
-            nem_stop.clone(),
-            cfg.seed,
-            cfg.fault_every,
-            cfg.dir.join("faults.log"),
-            net.clone(),
-        );
-        std::thread::spawn(move || nemesis(&cl, net.as_deref(), &st, seed, every, &log))
+        let (cl, st, net, cfg) = (cluster.clone(), nem_stop.clone(), net.clone(), cfg.clone());
+        std::thread::spawn(move || {
+            let journal = cfg.dir.join("faults.log");
+            let schedule = Schedule {
+                seed: cfg.seed,
+                every: cfg.fault_every,
+                faults: &cfg.faults,
+                journal: &journal,
+            };
+            nemesis::run(&cl, net.as_deref(), &st, &schedule)
+        })
     };
     std::thread::sleep(Duration::from_secs(cfg.seconds));
     nem_stop.store(true, Ordering::SeqCst);
-    let (faults, broken_cuts) = nem.join().unwrap_or_default();
+    let outcome = nem.join().unwrap_or_default();
     if let Some(n) = &net {
         n.heal();
     }
@@ -817,14 +716,15 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         }
     });
     let mut report = RunReport {
-        faults,
+        faults: outcome.faults,
         ..Default::default()
     };
-    for b in broken_cuts {
+    for b in outcome.harness {
         report
             .anomalies
             .push(format!("harness: a partition did not cut: {b}"));
     }
+    report.anomalies.extend(outcome.anomalies);
     if !healed {
         report
             .anomalies
@@ -860,7 +760,87 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     if doomed > 0 {
         report.ops.insert("dead session's ephemeral", doomed);
     }
+    if cfg.layout.replicated() {
+        let hosts: Vec<String> = cluster
+            .lock()
+            .map(|c| {
+                c.members
+                    .iter()
+                    .map(|m| format!("{}:{}", m.ip, m.client_port))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let diverged = rt.block_on(compare_members(&hosts, cfg.keys));
+        report.ops.insert("members compared", hosts.len() as u64);
+        report.anomalies.extend(diverged);
+    }
     Ok(report)
+}
+
+/// What the workloads left, as one member serves it (after a sync): every
+/// checked znode's data and version, and the children of the id and queue
+/// parents.
+async fn fingerprint(host: &str, keys: u32) -> Result<BTreeMap<String, String>, String> {
+    let c = client(host, 10_000).await.ok_or("no session")?;
+    c.sync("/").await.map_err(|e| format!("sync: {e:?}"))?;
+    let mut out = BTreeMap::new();
+    let mut paths: Vec<String> = (0..keys).map(|k| format!("{REG}/k{k}")).collect();
+    paths.extend([SET, COUNTER, KSET].map(str::to_string));
+    for p in paths {
+        let v = match c.get_data(&p, false).await {
+            Ok((d, st)) => format!(
+                "version {} mzxid {:#x} data {}",
+                st.version,
+                st.mzxid,
+                String::from_utf8_lossy(d.as_deref().unwrap_or_default())
+            ),
+            Err(ErrorCode::NoNode) => "absent".into(),
+            Err(e) => return Err(format!("get {p}: {e:?}")),
+        };
+        out.insert(p, v);
+    }
+    for p in [IDS, QUEUE] {
+        let (mut kids, st) = c
+            .get_children(p, false)
+            .await
+            .map_err(|e| format!("ls {p}: {e:?}"))?;
+        kids.sort();
+        out.insert(
+            p.to_string(),
+            format!("cversion {} children {}", st.cversion, kids.join(",")),
+        );
+    }
+    let _ = c.close().await;
+    Ok(out)
+}
+
+/// Every member must serve the same state once the load has stopped: a
+/// member that recovered from a damaged file or a full disk, or came back
+/// from a partition, must hold exactly what the others hold.
+async fn compare_members(hosts: &[String], keys: u32) -> Vec<String> {
+    let mut prints = Vec::new();
+    let mut out = Vec::new();
+    for h in hosts {
+        match fingerprint(h, keys).await {
+            Ok(f) => prints.push((h, f)),
+            Err(e) => out.push(format!(
+                "member {h} did not answer the final comparison: {e}"
+            )),
+        }
+    }
+    if let Some(((h0, first), rest)) = prints.split_first() {
+        for (h, f) in rest {
+            if let Some((p, v)) = f.iter().find(|(p, v)| first.get(*p) != Some(*v)) {
+                let short = |s: &str| s.chars().take(160).collect::<String>();
+                out.push(format!(
+                    "member {h} diverges from {h0} at {p}: {} / {}",
+                    short(v),
+                    short(first.get(p).map_or("absent", String::as_str))
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The kazoo client's set: acknowledged elements present, nothing never

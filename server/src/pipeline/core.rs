@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use zkproto::consts::{event, op, perms, state, xid, ErrorCode};
 use zkproto::jute::{Jute, Reader, Writer};
 use zkproto::multi::{MultiOp, MultiRequest, MultiResponse, MultiResult};
@@ -384,6 +384,18 @@ impl Core {
                 }
             }
             CoreMsg::LogFailed(e) => {
+                if self.member.is_some() {
+                    // An ensemble member must not stay up: its tree may hold
+                    // committed txns its disk lacks, and rejoining from that
+                    // tree would leave a gap in its log. ZooKeeper exits here
+                    // too; recovery from disk on restart is the only safe way.
+                    error!(
+                        "transaction log failed: {e}; exiting (status {}) so that a restart \
+                         recovers from what is on disk and resyncs from the leader",
+                        crate::EXIT_LOG_FAILED
+                    );
+                    std::process::exit(crate::EXIT_LOG_FAILED);
+                }
                 warn!("transaction log failed, no more writes will be acknowledged: {e}");
                 self.log_error = Some(e);
                 self.fail_in_flight();

@@ -74,9 +74,20 @@ pub fn load_state(cfg: &Config) -> anyhow::Result<(DataTree, HashMap<i64, i32>, 
     }
     tree.last_processed_zxid = snap_zxid;
     tree.refresh_quotas();
+    // A newer snapshot that did not load (damaged, or failing the quick
+    // check) means the logs must carry the whole way from this older one.
+    let fell_back = datadir::list_snapshots(&dirs.snap)?
+        .iter()
+        .any(|f| f.zxid > snap_zxid);
     let mut sessions: HashMap<i64, i32> = sessions.into_iter().collect();
+    let mut prev = snap_zxid;
+    let mut gap = None;
     let summary = txnlog::replay(&dirs.log, snap_zxid, |t| {
         let hdr = &t.entry.header;
+        if gap.is_none() && !follows(prev, hdr.zxid) {
+            gap = Some((prev, hdr.zxid));
+        }
+        prev = hdr.zxid;
         match &t.entry.txn {
             Txn::CreateSession(c) => {
                 sessions.insert(hdr.client_id, c.time_out);
@@ -90,6 +101,22 @@ pub fn load_state(cfg: &Config) -> anyhow::Result<(DataTree, HashMap<i64, i32>, 
         Ok(())
     })
     .with_context(|| format!("replaying the transaction log in {}", dirs.log.display()))?;
+    if let Some((a, b)) = gap {
+        if fell_back {
+            // The txns between a and b were covered only by the snapshot that
+            // did not load: replaying across the gap would build a tree that
+            // never existed. Refuse; the member can be restored from its peers.
+            anyhow::bail!(
+                "the newest snapshot in {} did not load, and the transaction log cannot replace \
+                 it: it jumps from zxid 0x{a:x} to 0x{b:x}. Refusing to start on a database with \
+                 missing transactions. In an ensemble, move {} aside and restart: the member \
+                 will get a full copy from the leader",
+                dirs.snap.display(),
+                dirs.snap.display()
+            );
+        }
+        warn!("the transaction log jumps from zxid 0x{a:x} to 0x{b:x} (transactions missing)");
+    }
     if let Some(tear) = &summary.truncated {
         warn!(
             "transaction log {} had a torn tail ({}); truncated at offset {}",
@@ -112,6 +139,13 @@ pub fn load_state(cfg: &Config) -> anyhow::Result<(DataTree, HashMap<i64, i32>, 
         started.elapsed().as_millis()
     );
     Ok((tree, sessions, dirs))
+}
+
+/// Whether txn `next` can follow `prev` in one history: the next counter of
+/// the same epoch, or the first txn of a later epoch (a new leader numbers
+/// from 1; an epoch may have no txns at all).
+fn follows(prev: i64, next: i64) -> bool {
+    next == prev + 1 || (next & 0xffff_ffff == 1 && (next >> 32) > (prev >> 32))
 }
 
 /// Loads the newest valid snapshot and replays the logs after it; a torn
@@ -471,4 +505,94 @@ fn usable_dir(base: &Path, key: &str) -> anyhow::Result<PathBuf> {
         .and_then(|_| std::fs::remove_file(&probe))
         .with_context(|| format!("{key} {}: cannot write to {}", base.display(), d.display()))?;
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zkproto::consts::op;
+    use zkproto::txn::{SetDataTxn, TxnHeader};
+
+    fn set(zxid: i64) -> TxnEntry {
+        TxnEntry {
+            header: TxnHeader {
+                client_id: 1,
+                cxid: zxid as i32,
+                zxid,
+                time: 1000,
+                op_type: op::SET_DATA,
+            },
+            txn: Txn::SetData {
+                op_type: op::SET_DATA,
+                txn: SetDataTxn {
+                    path: "/".into(),
+                    data: Some(zxid.to_string().into_bytes()),
+                    version: zxid as i32,
+                },
+            },
+            digest: None,
+        }
+    }
+
+    fn append(dir: &Path, zxids: &[i64]) {
+        let mut w = TxnLogWriter::open(
+            dir,
+            TxnLogOptions {
+                prealloc_size: 4096,
+                force_sync: false,
+                size_limit: None,
+            },
+        )
+        .unwrap();
+        w.roll().unwrap();
+        for &z in zxids {
+            w.append(&set(z)).unwrap();
+        }
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn follows_accepts_the_next_counter_or_a_new_epoch() {
+        assert!(follows(0, 1));
+        assert!(follows(0, (1 << 32) | 1));
+        assert!(follows(5, 6));
+        assert!(follows((1 << 32) | 9, (3 << 32) | 1));
+        assert!(!follows(5, 7));
+        assert!(!follows((1 << 32) | 9, (2 << 32) | 2));
+        assert!(!follows((2 << 32) | 9, (1 << 32) | 1));
+    }
+
+    /// As on a learner that took a SNAP at 0x10: logs up to 3, snapshot.10,
+    /// logs from 0x11. With snapshot.10 damaged, snapshot.0 plus the logs
+    /// would skip 4..0x10: refused. Undamaged, it loads.
+    #[test]
+    fn a_fallback_across_a_log_gap_is_refused() {
+        let base = tempfile::tempdir().unwrap();
+        let cfg = Config::parse(&format!(
+            "dataDir={}\nclientPort=2181\n",
+            base.path().display()
+        ))
+        .unwrap();
+        let dir = datadir::ensure_version_dir(base.path()).unwrap();
+        let tree = DataTree::new(false);
+        write_snapshot(&dir, &SnapshotData::of(&tree, &HashMap::new())).unwrap();
+        append(&dir, &[1, 2, 3]);
+        let mut at_10 = DataTree::new(false);
+        at_10.last_processed_zxid = 0x10;
+        let snap = write_snapshot(&dir, &SnapshotData::of(&at_10, &HashMap::new())).unwrap();
+        append(&dir, &[0x11, 0x12]);
+        let (t, _, _) = load_state(&cfg).unwrap();
+        assert_eq!(t.last_processed_zxid, 0x12);
+
+        let mut bytes = std::fs::read(&snap).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x5a;
+        std::fs::write(&snap, bytes).unwrap();
+        let Err(err) = load_state(&cfg) else {
+            panic!("loaded across the gap")
+        };
+        let err = format!("{err:#}");
+        assert!(err.contains("jumps from zxid 0x3 to 0x11"), "{err}");
+        assert!(err.contains("move"), "{err}");
+    }
 }

@@ -807,7 +807,10 @@ pub fn find_valid_snapshots(dir: &Path, n: usize) -> io::Result<Vec<datadir::Dat
         }
         match quick_check(&f.path) {
             Ok(true) => out.push(f),
-            Ok(false) => {}
+            Ok(false) => tracing::warn!(
+                "skipping snapshot {}: it does not end with a valid seal (torn or damaged)",
+                f.path.display()
+            ),
             Err(e) => tracing::warn!("invalid snapshot {}: {e}", f.path.display()),
         }
     }

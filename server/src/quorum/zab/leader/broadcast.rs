@@ -160,7 +160,8 @@ impl Leader {
     /// proposal may commit, and each commit may unblock the next.
     fn try_commit(&mut self) {
         while let Some((&zxid, p)) = self.outstanding.iter().next() {
-            if !self.is_quorum(&p.acks) {
+            let early = early_ack() && p.acks.contains(&self.me);
+            if !early && !self.is_quorum(&p.acks) {
                 break;
             }
             let Some(p) = self.outstanding.remove(&zxid) else {
@@ -266,4 +267,25 @@ impl Leader {
     pub(crate) fn force_last_proposed(&mut self, zxid: Zxid) {
         self.last_proposed = zxid;
     }
+}
+
+/// The broken leader of the `unsafe-early-ack` test build (see
+/// server/Cargo.toml): commits on its own ACK. Always false otherwise.
+#[cfg(feature = "unsafe-early-ack")]
+fn early_ack() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        let on = std::env::var("ZKSERVER_UNSAFE_EARLY_ACK").is_ok_and(|v| v == "1");
+        if on {
+            tracing::warn!(
+                "UNSAFE TEST BUILD: this leader commits before a quorum has logged a proposal"
+            );
+        }
+        on
+    })
+}
+
+#[cfg(not(feature = "unsafe-early-ack"))]
+fn early_ack() -> bool {
+    false
 }
