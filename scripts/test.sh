@@ -266,6 +266,15 @@ if scripts/chaos.sh --minutes 1 --run-seconds 45 --fault-every 4 --seed 77 \
 else
     bad "chaos storage faults (bounded)"
 fi
+# A mixed ensemble, Apache ZooKeeper members 1 and 3 beside ours, under every
+# fault including partitions (each Apache member runs as a uid of its own
+# that policy routing gives its own source address).
+if scripts/chaos.sh --minutes 1 --run-seconds 50 --seed 99 --apache 1,3 \
+    "${chaos_net[@]+"${chaos_net[@]}"}"; then
+    ok "chaos on a mixed ensemble (bounded)"
+else
+    bad "chaos on a mixed ensemble (bounded)"
+fi
 
 note "README commands on a fresh clone"
 if scripts/readme-check.sh; then ok "README commands"; else bad "README commands"; fi

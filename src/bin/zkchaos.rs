@@ -65,9 +65,10 @@ struct Args {
     #[arg(long)]
     partitions: bool,
     /// Make these members Apache ZooKeeper 3.8 (Debian's package), e.g.
-    /// `--apache 1,3`: a mixed ensemble under the same faults. Apache
-    /// members do not bind their outgoing quorum connections, so this does
-    /// not combine with --partitions.
+    /// `--apache 1,3`: a mixed ensemble under the same faults. With
+    /// --partitions each Apache member runs as a uid of its own, which a
+    /// policy-routing rule gives its own source address (Java does not bind
+    /// its outgoing quorum connections).
     #[arg(long, value_delimiter = ',')]
     apache: Vec<u32>,
     /// The faults to choose from, by name (default: every one this setup
@@ -104,12 +105,6 @@ fn main() -> ExitCode {
     }
     if !a.apache.is_empty() {
         let jar = zkcli::chaos::cluster::ZK_JAR;
-        if a.partitions {
-            eprintln!(
-                "zkchaos: --apache and --partitions do not combine (Apache members' connections leave from 127.0.0.1)"
-            );
-            return ExitCode::from(2);
-        }
         if !std::path::Path::new(jar).exists() {
             eprintln!(
                 "zkchaos: --apache needs Apache ZooKeeper ({jar} missing; scripts/install-deps.sh)"
@@ -314,13 +309,22 @@ fn main() -> ExitCode {
                 }
                 extra
             },
-            if a.partitions {
-                " --partitions (under unshare -n -m)".to_string()
-            } else if !a.apache.is_empty() {
-                let ids: Vec<String> = a.apache.iter().map(u32::to_string).collect();
-                format!(" --apache {}", ids.join(","))
-            } else {
-                String::new()
+            {
+                let mut extra = String::new();
+                if !a.apache.is_empty() {
+                    let ids: Vec<String> = a.apache.iter().map(u32::to_string).collect();
+                    extra.push_str(&format!(" --apache {}", ids.join(",")));
+                }
+                if a.partitions {
+                    extra.push_str(" --partitions");
+                }
+                match (a.partitions, a.disk_faults) {
+                    (true, true) => extra.push_str(" (under unshare -n -m)"),
+                    (true, false) => extra.push_str(" (under unshare -n)"),
+                    (false, true) => extra.push_str(" (under unshare -m)"),
+                    _ => {}
+                }
+                extra
             }
         );
     }

@@ -22,6 +22,8 @@ pub struct Member {
     paused: bool,
     /// Its dataDir is a tmpfs of its own (for the disk-full fault).
     own_disk: bool,
+    /// The uid it runs as (an Apache member inside the namespace).
+    uid: Option<u32>,
 }
 
 /// Debian's Apache ZooKeeper jar.
@@ -47,6 +49,24 @@ impl Member {
     pub fn own_disk(&self) -> bool {
         self.own_disk
     }
+}
+
+/// Member `id`'s address: 127.0.0.(10+id) inside the harness's network
+/// namespace (`own_ips`), else 127.0.0.1.
+pub fn member_ip(id: u32, own_ips: bool) -> std::net::Ipv4Addr {
+    if own_ips {
+        std::net::Ipv4Addr::new(127, 0, 0, 10 + id as u8)
+    } else {
+        std::net::Ipv4Addr::LOCALHOST
+    }
+}
+
+/// The uid an Apache member runs as inside the harness's network namespace:
+/// its own, so that a policy-routing rule ([`Net::route_uid`]) gives its
+/// outgoing connections its own source address (Java binds its listeners
+/// but not its outgoing quorum and election connections).
+pub fn apache_uid(id: u32) -> u32 {
+    20000 + id
 }
 
 /// A small disk per member: the tmpfs mounted on each dataDir when the
@@ -112,13 +132,7 @@ impl Cluster {
             apache,
             own_disks,
         } = *spec;
-        let ip = |id: u32| {
-            if own_ips {
-                std::net::Ipv4Addr::new(127, 0, 0, 10 + id as u8)
-            } else {
-                std::net::Ipv4Addr::LOCALHOST
-            }
-        };
+        let ip = |id: u32| member_ip(id, own_ips);
         let ports = |id: u32| -> (u16, u16, u16) {
             if own_ips {
                 (2181, 2888, 3888)
@@ -163,6 +177,18 @@ impl Cluster {
                     d.join("member.log").display()
                 ),
             )?;
+            let uid = (own_ips && apache.contains(&id)).then(|| apache_uid(id));
+            if let Some(u) = uid {
+                let ok = Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{u}:{u}"))
+                    .arg(&d)
+                    .status()?
+                    .success();
+                if !ok {
+                    return Err(std::io::Error::other(format!("chown {}", d.display())));
+                }
+            }
             members.push(Member {
                 id,
                 ip: ip(id),
@@ -172,6 +198,7 @@ impl Cluster {
                 child: None,
                 paused: false,
                 own_disk,
+                uid,
             });
         }
         let mut c = Cluster {
@@ -201,35 +228,43 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(m.log())?;
+        if let Some(u) = m.uid {
+            // log4j opens it by name, as the member's own uid.
+            std::os::unix::fs::chown(m.log(), Some(u), Some(u))?;
+        }
         let child = if m.apache {
             // As scripts/ensemble.sh runs it: a small JVM, log4j to a file.
             let out = fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(m.dir.join("stdout.log"))?;
-            Command::new("java")
-                .args([
-                    "-Xmx192m",
-                    "-Xms32m",
-                    "-XX:+UseSerialGC",
-                    "-XX:TieredStopAtLevel=1",
-                ])
-                .arg(format!(
-                    "-Dlog4j.configuration=file:{}",
-                    m.dir.join("log4j.properties").display()
-                ))
-                .arg("-Dzookeeper.jmx.log4j.disable=true")
-                .arg("-cp")
-                .arg(format!(
-                    "{}:{ZK_JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar",
-                    m.dir.display()
-                ))
-                .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-                .arg(m.dir.join("zoo.cfg"))
-                .stdin(Stdio::null())
-                .stdout(out.try_clone()?)
-                .stderr(out)
-                .spawn()?
+            let mut java = Command::new("java");
+            if let Some(u) = m.uid {
+                use std::os::unix::process::CommandExt;
+                java.uid(u).gid(u).env("HOME", &m.dir);
+            }
+            java.args([
+                "-Xmx192m",
+                "-Xms32m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+            ])
+            .arg(format!(
+                "-Dlog4j.configuration=file:{}",
+                m.dir.join("log4j.properties").display()
+            ))
+            .arg("-Dzookeeper.jmx.log4j.disable=true")
+            .arg("-cp")
+            .arg(format!(
+                "{}:{ZK_JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar",
+                m.dir.display()
+            ))
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(m.dir.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?
         } else {
             Command::new(bin)
                 .arg("start-foreground")
@@ -257,6 +292,36 @@ impl Cluster {
         m.child = None;
         m.paused = false;
         Some(st)
+    }
+
+    /// The member's established quorum and election connections (to port
+    /// 2888 or 3888) that do not leave from its own address, as `ss` sees
+    /// them: inside the namespace, a partition only cuts what it names if
+    /// there are none.
+    pub fn stray_connections(&self, id: u32) -> Vec<String> {
+        let m = self.member(id);
+        let Some(pid) = m.child.as_ref().map(Child::id) else {
+            return Vec::new();
+        };
+        let out = Command::new("ss")
+            .args(["-Htnp", "state", "established"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let tag = format!("pid={pid},");
+        out.lines()
+            .filter(|l| l.contains(&tag))
+            .filter_map(|l| {
+                let f: Vec<String> = l
+                    .split_whitespace()
+                    .map(|a| a.replace("[::ffff:", "").replace(']', ""))
+                    .collect();
+                let (local, peer) = (f.get(2)?, f.get(3)?);
+                let to_quorum = peer.ends_with(":2888") || peer.ends_with(":3888");
+                let own = local.starts_with(&format!("{}:", m.ip));
+                (to_quorum && !own).then(|| format!("{local} -> {peer}"))
+            })
+            .collect()
     }
 
     /// Whether a member serves clients as leader or follower.
@@ -457,6 +522,37 @@ impl Net {
             &to.to_string(),
             "blackhole",
         ])
+    }
+
+    /// Gives the processes of `uid` the source address `ip` for what they
+    /// send inside 127.0.0.0/8 (a table of their own with a `src` hint,
+    /// consulted before the local table): for members that do not bind
+    /// their outgoing connections. The cuts (preference 10) still apply,
+    /// since the kernel routes again once the source is chosen.
+    pub fn route_uid(&self, uid: u32, ip: std::net::Ipv4Addr) -> Result<(), String> {
+        let table = (1000 + uid).to_string();
+        let range = format!("{uid}-{uid}");
+        let route = ip_cmd(&[
+            "route",
+            "replace",
+            "127.0.0.0/8",
+            "dev",
+            "lo",
+            "src",
+            &ip.to_string(),
+            "table",
+            &table,
+        ]);
+        while ip_cmd(&["rule", "del", "pref", "50", "uidrange", &range]) {}
+        if route
+            && ip_cmd(&[
+                "rule", "add", "pref", "50", "uidrange", &range, "lookup", &table,
+            ])
+        {
+            Ok(())
+        } else {
+            Err(format!("ip rule/route for uid {uid} ({ip}) failed"))
+        }
     }
 
     /// Removes every cut.

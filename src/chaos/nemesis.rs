@@ -231,6 +231,17 @@ pub fn run(
             Fault::IsolateLeader | Fault::IsolateMember | Fault::Bridge | Fault::OneWay => {
                 let Some(net) = net else { continue };
                 let ip = |id: u32| ips[id as usize - 1];
+                // The cuts name addresses: every member's quorum and election
+                // connections must leave from its own.
+                if let Ok(c) = cluster.lock() {
+                    for j in 1..=n {
+                        for s in c.stray_connections(j) {
+                            out.harness.push(format!(
+                                "member {j}'s connection {s} does not leave from its own address"
+                            ));
+                        }
+                    }
+                }
                 // (from, to) pairs to drop.
                 let cuts: Vec<(u32, u32)> = match fault {
                     Fault::Bridge => vec![(target, other), (other, target)],
@@ -248,7 +259,7 @@ pub fn run(
                 for &(a, b) in &cuts {
                     if Net::reaches(ip(a), ip(b), 2888) {
                         out.harness.push(format!(
-                            "{}: {} still reaches {}",
+                            "a partition did not cut: {}: {} still reaches {}",
                             fault.name(),
                             ip(a),
                             ip(b)

@@ -13,7 +13,7 @@ use zkproto::consts::CreateMode;
 use zkproto::records::Acl;
 use zkproto::ErrorCode;
 
-use super::cluster::{Cluster, Layout, Net, Spec};
+use super::cluster::{self, Cluster, Layout, Net, Spec};
 use super::linear::{self, Op, RegIn, RegOut, Register, Time, Verdict};
 use super::nemesis::{self, Fault, Schedule};
 use crate::client::{Client, ClientOptions};
@@ -528,6 +528,12 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     } else {
         None
     };
+    if let Some(net) = &net {
+        for &id in &cfg.apache {
+            net.route_uid(cluster::apache_uid(id), cluster::member_ip(id, true))
+                .map_err(std::io::Error::other)?;
+        }
+    }
     let cluster = Cluster::start(&Spec {
         bin: &cfg.zkserver,
         dir: &cfg.dir,
@@ -720,9 +726,7 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
         ..Default::default()
     };
     for b in outcome.harness {
-        report
-            .anomalies
-            .push(format!("harness: a partition did not cut: {b}"));
+        report.anomalies.push(format!("harness: {b}"));
     }
     report.anomalies.extend(outcome.anomalies);
     if !healed {
