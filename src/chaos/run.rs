@@ -130,6 +130,43 @@ async fn client(cs: &str, timeout_ms: u32) -> Option<Client> {
     Some(c)
 }
 
+/// A worker's session: opened when needed, forgotten when it expires or
+/// cannot be used, closed at the end.
+struct Session<'a> {
+    cs: &'a str,
+    zk: Option<Client>,
+}
+
+impl<'a> Session<'a> {
+    fn new(cs: &'a str) -> Self {
+        Session { cs, zk: None }
+    }
+
+    async fn get(&mut self) -> Option<&Client> {
+        if self.zk.is_none() {
+            self.zk = client(self.cs, 10_000).await;
+        }
+        self.zk.as_ref()
+    }
+
+    fn lost(&mut self) {
+        self.zk = None;
+    }
+
+    /// After an error: an expired session is replaced at the next `get`.
+    fn check(&mut self, e: ErrorCode) {
+        if e == ErrorCode::SessionExpired {
+            self.zk = None;
+        }
+    }
+
+    async fn close(self) {
+        if let Some(c) = self.zk {
+            let _ = c.close().await;
+        }
+    }
+}
+
 const REG: &str = "/chaos/reg";
 
 async fn register_worker(sh: Arc<Shared>, cs: String, id: u32, keys: u32, seed: u64) {
@@ -242,7 +279,7 @@ const SET: &str = "/chaos/set";
 
 /// Appends unique elements to one znode by compare-and-set.
 async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
-    let mut zk = None;
+    let mut s = Session::new(&cs);
     let mut n = 0u64;
     'outer: while !sh.stop.load(Ordering::SeqCst) {
         n += 1;
@@ -254,17 +291,11 @@ async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
             if sh.stop.load(Ordering::SeqCst) {
                 break 'outer;
             }
-            if zk.is_none() {
-                zk = client(&cs, 10_000).await;
-                continue;
-            }
-            let Some(c) = zk.as_ref() else { continue };
+            let Some(c) = s.get().await else { continue };
             let (data, stat) = match c.get_data(SET, false).await {
                 Ok(x) => x,
                 Err(e) => {
-                    if e == ErrorCode::SessionExpired {
-                        zk = None;
-                    }
+                    s.check(e);
                     continue;
                 }
             };
@@ -293,9 +324,7 @@ async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
                 }
                 Err(ErrorCode::BadVersion) => continue,
                 Err(err) if indeterminate(err) => {
-                    if err == ErrorCode::SessionExpired {
-                        zk = None;
-                    }
+                    s.check(err);
                     continue;
                 }
                 Err(err) => {
@@ -305,22 +334,16 @@ async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
             }
         }
     }
-    if let Some(c) = zk {
-        let _ = c.close().await;
-    }
+    s.close().await;
 }
 
 const IDS: &str = "/chaos/ids";
 
 /// Unique ids from sequential creates.
 async fn ids_worker(sh: Arc<Shared>, cs: String) {
-    let mut zk = None;
+    let mut s = Session::new(&cs);
     while !sh.stop.load(Ordering::SeqCst) {
-        if zk.is_none() {
-            zk = client(&cs, 10_000).await;
-            continue;
-        }
-        let Some(c) = zk.as_ref() else { continue };
+        let Some(c) = s.get().await else { continue };
         let acl = Acl::open_unsafe();
         match c
             .create(
@@ -340,17 +363,13 @@ async fn ids_worker(sh: Arc<Shared>, cs: String) {
                 }
             }
             Err(e) if indeterminate(e) => {
-                if e == ErrorCode::SessionExpired {
-                    zk = None;
-                }
+                s.check(e);
             }
             Err(e) => sh.anomaly(format!("create sequential: unexpected {e:?}")),
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    if let Some(c) = zk {
-        let _ = c.close().await;
-    }
+    s.close().await;
 }
 
 const COUNTER: &str = "/chaos/counter";
@@ -362,15 +381,11 @@ const QUEUE: &str = "/chaos/queue";
 async fn counter_worker(sh: Arc<Shared>, cs: String) {
     use zkproto::multi::{MultiOp, MultiResult};
     use zkproto::records::{CheckVersionRequest, SetDataRequest};
-    let mut zk = None;
+    let mut s = Session::new(&cs);
     while !sh.stop.load(Ordering::SeqCst) {
-        if zk.is_none() {
-            zk = client(&cs, 10_000).await;
-            continue;
-        }
-        let Some(c) = zk.as_ref() else { continue };
+        let Some(c) = s.get().await else { continue };
         let Ok((d, st)) = c.get_data(COUNTER, false).await else {
-            zk = None;
+            s.lost();
             continue;
         };
         let n = parse_u64(d.as_deref());
@@ -398,27 +413,19 @@ async fn counter_worker(sh: Arc<Shared>, cs: String) {
                 if let Ok(mut k) = sh.counter.lock() {
                     k.1 += 1;
                 }
-                if e == ErrorCode::SessionExpired {
-                    zk = None;
-                }
+                s.check(e);
             }
             Err(e) => sh.anomaly(format!("counter multi: unexpected {e:?}")),
         }
     }
-    if let Some(c) = zk {
-        let _ = c.close().await;
-    }
+    s.close().await;
 }
 
 /// Enqueues sequential elements.
 async fn queue_producer(sh: Arc<Shared>, cs: String) {
-    let mut zk = None;
+    let mut s = Session::new(&cs);
     while !sh.stop.load(Ordering::SeqCst) {
-        if zk.is_none() {
-            zk = client(&cs, 10_000).await;
-            continue;
-        }
-        let Some(c) = zk.as_ref() else { continue };
+        let Some(c) = s.get().await else { continue };
         let acl = Acl::open_unsafe();
         match c
             .create(
@@ -438,17 +445,13 @@ async fn queue_producer(sh: Arc<Shared>, cs: String) {
                 }
             }
             Err(e) if indeterminate(e) => {
-                if e == ErrorCode::SessionExpired {
-                    zk = None;
-                }
+                s.check(e);
             }
             Err(e) => sh.anomaly(format!("enqueue: unexpected {e:?}")),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    if let Some(c) = zk {
-        let _ = c.close().await;
-    }
+    s.close().await;
 }
 
 /// Dequeues the oldest element with multi(check the element, delete it):
@@ -456,15 +459,11 @@ async fn queue_producer(sh: Arc<Shared>, cs: String) {
 async fn queue_consumer(sh: Arc<Shared>, cs: String) {
     use zkproto::multi::{MultiOp, MultiResult};
     use zkproto::records::{CheckVersionRequest, DeleteRequest};
-    let mut zk = None;
+    let mut s = Session::new(&cs);
     while !sh.stop.load(Ordering::SeqCst) {
-        if zk.is_none() {
-            zk = client(&cs, 10_000).await;
-            continue;
-        }
-        let Some(c) = zk.as_ref() else { continue };
+        let Some(c) = s.get().await else { continue };
         let Ok((mut kids, _)) = c.get_children(QUEUE, false).await else {
-            zk = None;
+            s.lost();
             continue;
         };
         kids.sort();
@@ -496,16 +495,12 @@ async fn queue_consumer(sh: Arc<Shared>, cs: String) {
                 if let Ok(mut q) = sh.queue_doubt.lock() {
                     q.insert(path);
                 }
-                if e == ErrorCode::SessionExpired {
-                    zk = None;
-                }
+                s.check(e);
             }
             Err(e) => sh.anomaly(format!("dequeue multi: unexpected {e:?}")),
         }
     }
-    if let Some(c) = zk {
-        let _ = c.close().await;
-    }
+    s.close().await;
 }
 
 /// A session that stays connected: its ephemeral must never go.
