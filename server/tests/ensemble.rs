@@ -976,3 +976,75 @@ fn our_election_port_talks_to_apache_members() {
         );
     }
 }
+
+/// A member whose disk fills up must not go on serving a tree its disk
+/// lacks (it would rejoin with a gap in its log): it exits with status 4
+/// while the other two go on committing. With the space back it restarts,
+/// catches up and holds everything the others acknowledged.
+#[test]
+fn our_member_exits_on_a_full_disk_and_rejoins() {
+    const TEST: &str = "our_member_exits_on_a_full_disk_and_rejoins";
+    let mut e = Ensemble::configure(&[Kind::Ours; 3], &[], "");
+    let victim = 1;
+    let data = e.member(victim).data_dir();
+    let Some(_disk) = Mount::tmpfs(&data, "64m", TEST) else {
+        return;
+    };
+    std::fs::write(data.join("myid"), "1\n").expect("myid on the tmpfs");
+    for id in 1..=3 {
+        e.start_member(id);
+    }
+    e.wait_all_serving(Duration::from_secs(60));
+    let mut c = Client::connect(e.member(2).client_port).expect("session on member 2");
+    for i in 0..100 {
+        c.create(&format!("/a{i}"), b"a", 0).expect("a write");
+    }
+    // Fill member 1's disk to ENOSPC.
+    let filler = data.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = vec![7u8; 1 << 20];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut acked = 0;
+    while e.member_mut(victim).running() && Instant::now() < deadline {
+        c.create(&format!("/b{acked}"), b"b", 0)
+            .unwrap_or_else(|err| panic!("write {acked} with one disk full: {err}\n{}", e.logs()));
+        acked += 1;
+    }
+    let status = e.member_mut(victim).exit_status();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(4),
+        "member 1 on a full disk must exit with status 4, got {status:?}\n{}",
+        e.member(victim).log()
+    );
+    let log = e.member(victim).log();
+    assert!(
+        log.contains("No space left on device") && log.contains("exiting (status 4)"),
+        "member 1 says why it stopped:\n{log}"
+    );
+    std::fs::remove_file(&filler).expect("free the space");
+    for i in 0..20 {
+        c.create(&format!("/c{i}"), b"c", 0)
+            .expect("a write with member 1 down");
+    }
+    e.start_member(victim);
+    e.wait_mode(victim, "follower", Duration::from_secs(60));
+    let mut r = Client::connect(e.member(victim).client_port).expect("session on member 1");
+    sync_root(&mut r);
+    for p in ["/a0", "/a99", "/c0", "/c19"]
+        .map(String::from)
+        .into_iter()
+        .chain((0..acked).map(|i| format!("/b{i}")))
+    {
+        r.get_data(&p, false)
+            .unwrap_or_else(|err| panic!("{p} on member 1 after its disk was freed: {err}"));
+    }
+    r.close();
+    c.close();
+    e.assert_trees_identical("after member 1's disk was freed");
+    e.kill(victim);
+}

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,99 +34,6 @@ const SYSTEM_ERROR: i32 = -1;
 const NO_NODE: i32 = -101;
 
 // ---- tmpfs mounts -------------------------------------------------------------
-
-/// A tmpfs mounted on `path`, unmounted on drop (also when the test panics).
-/// Declare it before any server using it, so the server is killed first.
-struct Mount {
-    path: PathBuf,
-    mounted: bool,
-}
-
-impl Mount {
-    /// Mounts a tmpfs of `size` (as `mount -o size=`) on `path` (created).
-    /// `None` after a loud SKIPPING line when mounting is not permitted;
-    /// under CI=true that is a failure instead.
-    fn tmpfs(path: &Path, size: &str, test: &str) -> Option<Mount> {
-        fs::create_dir_all(path).expect("create mount point");
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .output();
-        let why = match out {
-            Ok(o) if o.status.success() => {
-                return Some(Mount {
-                    path: path.to_path_buf(),
-                    mounted: true,
-                })
-            }
-            Ok(o) => format!(
-                "`mount -t tmpfs` failed ({}): {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            Err(e) => format!("cannot run `mount`: {e}"),
-        };
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{test}: {why} (CI=true: this test must not be skipped; run as root)");
-        }
-        // Not eprintln!: the harness captures that, and the skip must show.
-        let _ = writeln!(
-            io::stderr(),
-            "\n**** SKIPPING {test}: {why} (needs root to mount a tmpfs) ****\n"
-        );
-        None
-    }
-
-    fn remount(&self, opts: &str) {
-        let st = Command::new("mount")
-            .args(["-o", &format!("remount,{opts}")])
-            .arg(&self.path)
-            .status()
-            .expect("run mount");
-        assert!(
-            st.success(),
-            "mount -o remount,{opts} {} failed",
-            self.path.display()
-        );
-    }
-
-    /// Unmounts now; panics if that fails (e.g. the server still holds a file).
-    fn unmount(mut self) {
-        let out = Command::new("umount")
-            .arg(&self.path)
-            .output()
-            .expect("run umount");
-        assert!(
-            out.status.success(),
-            "umount {} failed: {}",
-            self.path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        self.mounted = false;
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        if !self.mounted {
-            return;
-        }
-        for _ in 0..20 {
-            if Command::new("umount")
-                .arg(&self.path)
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        // Busy (a straggling process): detach it so nothing stays mounted.
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
 
 // ---- small helpers ----------------------------------------------------------------
 

@@ -40,6 +40,11 @@ impl Member {
         fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// How the member's process ended, once it has (by itself or killed).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_mut()?.try_wait().ok()?
+    }
+
     pub fn running(&mut self) -> bool {
         match &mut self.child {
             Some(c) => matches!(c.try_wait(), Ok(None)),
@@ -153,6 +158,10 @@ impl Ensemble {
 
     pub fn member(&self, id: u64) -> &Member {
         &self.members[(id - 1) as usize]
+    }
+
+    pub fn member_mut(&mut self, id: u64) -> &mut Member {
+        &mut self.members[(id - 1) as usize]
     }
 
     /// Starts (or restarts) member `id` on its own dataDir.
