@@ -130,6 +130,11 @@ impl HostList {
         HostList { hosts, next: 0 }
     }
 
+    /// Keeps the order of `hosts`, which must not be empty.
+    pub fn in_order(hosts: Vec<HostPort>) -> HostList {
+        HostList { hosts, next: 0 }
+    }
+
     pub fn len(&self) -> usize {
         self.hosts.len()
     }

@@ -135,6 +135,10 @@ pub struct ClientOptions {
     pub request_timeout_ms: Option<u64>,
     /// Resume an existing session: id and password.
     pub session_id: Option<(i64, Vec<u8>)>,
+    /// Try the servers in the connect string's order instead of a random
+    /// one (a load tool that places each session on a chosen member first,
+    /// still able to fail over to the others).
+    pub hosts_in_order: bool,
 }
 
 impl Default for ClientOptions {
@@ -144,6 +148,7 @@ impl Default for ClientOptions {
             can_be_read_only: false,
             request_timeout_ms: None,
             session_id: None,
+            hosts_in_order: false,
         }
     }
 }
@@ -213,7 +218,11 @@ impl Client {
             core.clone(),
             cmd_rx,
             ev_tx,
-            HostList::new(cs.hosts),
+            if opts.hosts_in_order {
+                HostList::in_order(cs.hosts)
+            } else {
+                HostList::new(cs.hosts)
+            },
             cs.chroot.clone(),
             opts.session_timeout_ms,
             opts.can_be_read_only,

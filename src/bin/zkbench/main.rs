@@ -38,6 +38,8 @@ use zkcli::client::{Acl, Client, ClientOptions};
 use zkproto::consts::CreateMode;
 use zkproto::ErrorCode;
 
+mod failover;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "zkbench",
@@ -48,9 +50,15 @@ struct Cli {
     /// Server address (host:port)
     #[arg(long, global = true, default_value = "127.0.0.1:2181")]
     server: String,
-    /// Server pid, for CPU seconds per 1,000 ops (from /proc/PID/stat)
+    /// Server pid, for CPU seconds per 1,000 ops (from /proc/PID/stat); a
+    /// comma-separated list (an ensemble's members) sums them
+    #[arg(long, global = true, value_delimiter = ',')]
+    pid: Vec<u32>,
+    /// With several servers in --server: session i starts on server i mod n
+    /// (load spread evenly over an ensemble's members; it fails over to the
+    /// others in order) instead of each session picking one at random
     #[arg(long, global = true)]
-    pid: Option<u32>,
+    spread: bool,
     /// Label stored with the results (e.g. `ours`, `zk`)
     #[arg(long, global = true, default_value = "server")]
     label: String,
@@ -89,6 +97,10 @@ enum Cmd {
     /// Poll until `ruok` answers `imok` and a getData succeeds; reports the
     /// time since --since-ns (e.g. the server's launch)
     WaitReady(WaitArgs),
+    /// Paced writes on an ensemble, the leader killed by --kill part-way:
+    /// time to the first write acknowledged by the new leader and until
+    /// every session writes again
+    Failover(failover::FailoverArgs),
     /// Record a measurement made elsewhere (memory, wall time) in --out
     Note(NoteArgs),
     /// Print the ours-vs-ZooKeeper markdown table from a results file
@@ -190,6 +202,10 @@ struct WaitArgs {
     /// Name of the measurement in the results
     #[arg(long, default_value = "ready")]
     name: String,
+    /// Ready means a write succeeded (a create, then deleted), through any
+    /// server of --server (an ensemble's connect string): no `ruok` step
+    #[arg(long)]
+    write: bool,
 }
 
 #[derive(Args, Debug)]
@@ -282,6 +298,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || fsync_probe(&a)).await??
         }
         Cmd::WaitReady(a) => wait_ready(&cli, a).await?,
+        Cmd::Failover(a) => failover::run(&cli, a).await?,
         Cmd::Note(a) => json!({
             "kind": "note", "server": cli.label, "name": a.name,
             "value": a.value, "unit": a.unit, "detail": a.detail,
@@ -385,21 +402,51 @@ struct CpuSample {
     client: Option<f64>,
 }
 
-fn cpu_sample(pid: Option<u32>) -> CpuSample {
+/// Summed over `pids` (`None` if there are none or one cannot be read).
+fn cpu_sample(pids: &[u32]) -> CpuSample {
+    let server = if pids.is_empty() {
+        None
+    } else {
+        pids.iter()
+            .map(|p| proc_cpu_seconds(&p.to_string()))
+            .sum::<Option<f64>>()
+    };
     CpuSample {
-        server: pid.and_then(|p| proc_cpu_seconds(&p.to_string())),
+        server,
         client: proc_cpu_seconds("self"),
     }
 }
 
 // ---------------------------------------------------------------- sessions
 
-async fn connect_sessions(server: &str, n: usize, timeout_ms: u32) -> anyhow::Result<Vec<Client>> {
+/// The connect string of session `i`: `server`, or with `spread` the same
+/// hosts rotated so that the `i mod n`-th comes first (tried in order: the
+/// session starts there and can still fail over to the others).
+fn session_server(server: &str, spread: bool, i: usize) -> String {
+    let mut hosts: Vec<&str> = server.split(',').collect();
+    if spread && hosts.len() > 1 {
+        let n = hosts.len();
+        hosts.rotate_left(i % n);
+        hosts.join(",")
+    } else {
+        server.to_string()
+    }
+}
+
+async fn connect_sessions(
+    server: &str,
+    n: usize,
+    timeout_ms: u32,
+    spread: bool,
+) -> anyhow::Result<Vec<Client>> {
     let mut clients = Vec::with_capacity(n);
     for i in 0..n {
+        let server = session_server(server, spread, i);
+        let server = server.as_str();
         let opts = ClientOptions {
             session_timeout_ms: timeout_ms,
             request_timeout_ms: Some(30_000),
+            hosts_in_order: spread,
             ..ClientOptions::default()
         };
         let (c, mut events) = Client::new(server, opts)
@@ -691,7 +738,7 @@ async fn run_workload(cli: &Cli, w: Workload, a: &RunArgs) -> anyhow::Result<Val
     if !(a.duration > 0.0 && a.duration <= 3600.0 && a.warmup >= 0.0 && a.warmup <= 600.0) {
         bail!("--duration must be in (0, 3600] s and --warmup in [0, 600] s");
     }
-    let clients = connect_sessions(&cli.server, a.sessions, a.session_timeout).await?;
+    let clients = connect_sessions(&cli.server, a.sessions, a.session_timeout, cli.spread).await?;
     setup(w, &clients, a).await?;
     let args = Arc::new(a.clone());
     let value = Arc::new(vec![b'x'; a.value_size]);
@@ -717,10 +764,10 @@ async fn run_workload(cli: &Cli, w: Workload, a: &RunArgs) -> anyhow::Result<Val
         }
     }
     tokio::time::sleep_until(start_measure.into()).await;
-    let cpu0 = cpu_sample(cli.pid);
+    let cpu0 = cpu_sample(&cli.pid);
     let m0 = Instant::now();
     tokio::time::sleep_until(end.into()).await;
-    let cpu1 = cpu_sample(cli.pid);
+    let cpu1 = cpu_sample(&cli.pid);
     let window = m0.elapsed().as_secs_f64();
     let mut hist = new_hist();
     let mut ops = 0;
@@ -788,12 +835,12 @@ async fn run_load(cli: &Cli, a: &LoadArgs) -> anyhow::Result<Value> {
         bail!("--sessions and --inflight must be at least 1");
     }
     let deadline = Instant::now() + Duration::from_secs_f64(a.timeout.clamp(1.0, 86_400.0));
-    let clients = connect_sessions(&cli.server, a.sessions, 30_000).await?;
+    let clients = connect_sessions(&cli.server, a.sessions, 30_000, cli.spread).await?;
     let end = a.start.saturating_add(a.n);
     let c = &clients[0];
     ensure(c, &a.prefix, b"").await?;
     let t0 = Instant::now();
-    let cpu0 = cpu_sample(cli.pid);
+    let cpu0 = cpu_sample(&cli.pid);
     // Buckets first (1,000 children each), then the znodes.
     let first_bucket = a.start / 1000;
     let last_bucket = end.div_ceil(1000);
@@ -818,7 +865,7 @@ async fn run_load(cli: &Cli, a: &LoadArgs) -> anyhow::Result<Value> {
     )
     .await?;
     let secs = t0.elapsed().as_secs_f64();
-    let cpu1 = cpu_sample(cli.pid);
+    let cpu1 = cpu_sample(&cli.pid);
     close_sessions(clients).await;
     let server_cpu = match (cpu0.server, cpu1.server) {
         (Some(a), Some(b)) => Some(b - a),
@@ -834,7 +881,9 @@ async fn run_load(cli: &Cli, a: &LoadArgs) -> anyhow::Result<Value> {
         "seconds": secs,
         "ops_per_s": a.n as f64 / secs,
         "server_cpu_s": server_cpu,
-        "rss_bytes": cli.pid.and_then(proc_rss_bytes),
+        "rss_bytes": (!cli.pid.is_empty())
+            .then(|| cli.pid.iter().map(|&p| proc_rss_bytes(p)).sum::<Option<u64>>())
+            .flatten(),
     }))
 }
 
@@ -923,16 +972,16 @@ async fn wait_ready(cli: &Cli, a: &WaitArgs) -> anyhow::Result<Value> {
     let since = a.since_ns.unwrap_or_else(now_ns);
     let deadline = Instant::now() + Duration::from_secs_f64(a.timeout.clamp(0.1, 3600.0));
     let mut imok_ns = None;
-    while Instant::now() < deadline {
+    while !a.write && Instant::now() < deadline {
         if ruok(&cli.server).await {
             imok_ns = Some(now_ns());
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let Some(imok_ns) = imok_ns else {
+    if imok_ns.is_none() && !a.write {
         bail!("no imok from {} within {} s", cli.server, a.timeout);
-    };
+    }
     let mut served_ns = None;
     while Instant::now() < deadline {
         let opts = ClientOptions {
@@ -942,7 +991,20 @@ async fn wait_ready(cli: &Cli, a: &WaitArgs) -> anyhow::Result<Value> {
         let (c, _events) =
             Client::new(&cli.server, opts).map_err(|e| anyhow!("connect string: {e:?}"))?;
         let ok = c.wait_connected(Duration::from_secs(10)).await.is_ok()
-            && c.get_data(&a.path, false).await.is_ok();
+            && if a.write {
+                let p = format!("/zkbench-ready-{}", now_ns());
+                let acl = Acl::open_unsafe();
+                let made = c
+                    .create(&p, Some(b""), &acl, CreateMode::Persistent, None)
+                    .await
+                    .is_ok();
+                if made {
+                    let _ = c.delete(&p, -1).await;
+                }
+                made
+            } else {
+                c.get_data(&a.path, false).await.is_ok()
+            };
         let _ = tokio::time::timeout(Duration::from_secs(2), c.close()).await;
         if ok {
             served_ns = Some(now_ns());
@@ -959,7 +1021,7 @@ async fn wait_ready(cli: &Cli, a: &WaitArgs) -> anyhow::Result<Value> {
         "server": cli.label,
         "name": a.name,
         "path": a.path,
-        "imok_ms": ms(imok_ns),
+        "imok_ms": imok_ns.map(ms),
         "ready_ms": ms(served_ns),
     }))
 }
