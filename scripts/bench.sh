@@ -5,6 +5,7 @@
 # writes it, with the machine it ran on, to scripts/bench-results.md.
 #
 #   scripts/bench.sh            # ~21 minutes on a 2-core machine (108 workload runs of ~10 s)
+#   scripts/bench.sh --ensemble # 3-member ensembles instead (scripts/bench-ensemble.sh)
 #
 # Workloads run closed loop (each server as fast as it answers), and set and
 # create run again paced on both servers at 80% of ZooKeeper's median
@@ -30,6 +31,12 @@
 #   BENCH_OUT [scripts/bench-results.md]
 # Only 127.0.0.1 is used; every wait is bounded.
 set -euo pipefail
+# `scripts/bench.sh --ensemble`: the 3-member ensembles, side by side
+# (scripts/bench-ensemble.sh says what it measures).
+if [ "${1:-}" = --ensemble ]; then
+    shift
+    exec "$(dirname "${BASH_SOURCE[0]}")/bench-ensemble.sh" "$@"
+fi
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"

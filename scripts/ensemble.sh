@@ -10,6 +10,7 @@
 #   scripts/ensemble.sh kill-member ID [SIG] kill one member (default SIGKILL)
 #   scripts/ensemble.sh set-kind ID KIND     make member ID "ours" or "zk" from its next start
 #                                            (same zoo.cfg and dataDir: a rolling migration step)
+#   scripts/ensemble.sh wait [SECONDS]       wait until every running member serves (default 60)
 #   scripts/ensemble.sh leader               print the id of the member in Mode: leader
 #   scripts/ensemble.sh connect-string       print host:port,host:port,... of every member
 #
@@ -195,6 +196,10 @@ start)
         echo "ensemble: $N members serving; leader is member $("$0" --dir "$DIR" leader)"
     fi
     ;;
+wait)
+    load_state
+    wait_serving "${2:-60}" || die "not every running member serves after ${2:-60}s"
+    ;;
 start-member)
     load_state
     start_member "${2:?member id}"
@@ -248,5 +253,5 @@ status)
             "$m" "${z:--}" "${c:--}"
     done
     ;;
-*) die "unknown action '$ACTION' (start, stop, status, start-member, kill-member, set-kind, leader, connect-string)" ;;
+*) die "unknown action '$ACTION' (start, stop, status, wait, start-member, kill-member, set-kind, leader, connect-string)" ;;
 esac

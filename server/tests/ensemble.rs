@@ -46,6 +46,17 @@ fn elect_write_fail_over(kinds: [Kind; 3]) {
     e.kill(3);
     e.wait_mode(2, "leader", Duration::from_secs(30));
     e.wait_mode(1, "follower", Duration::from_secs(30));
+    // Both count elections in mntr (ZooKeeper's election_time summary): the
+    // first one and the one after the kill.
+    let mntr = four_letter(e.member(2).client_port, "mntr").unwrap_or_default();
+    let count = mntr
+        .lines()
+        .find_map(|l| l.strip_prefix("zk_cnt_election_time\t"))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(
+        count.is_some_and(|c| c >= 2),
+        "mntr of the new leader:\n{mntr}"
+    );
     let mut c = Client::connect(e.member(1).client_port).expect("session after fail-over");
     let (data, _) = c
         .get_data("/via-follower", false)

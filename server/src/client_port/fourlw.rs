@@ -498,6 +498,18 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
             if let Some(q) = &core.quorum {
                 lines.push(("zk_peer_state", q.peer_state.clone()));
                 lines.push(("zk_quorum_size", q.quorum_size.to_string()));
+                // ZooKeeper's election_time summary (ms).
+                let e = &core.elections;
+                let avg = if e.count > 0 {
+                    e.sum_ms as f64 / e.count as f64
+                } else {
+                    0.0
+                };
+                lines.push(("zk_avg_election_time", format!("{avg:.1}")));
+                lines.push(("zk_min_election_time", e.min_ms.to_string()));
+                lines.push(("zk_max_election_time", e.max_ms.to_string()));
+                lines.push(("zk_cnt_election_time", e.count.to_string()));
+                lines.push(("zk_sum_election_time", e.sum_ms.to_string()));
                 if core.mode == crate::pipeline::role::Mode::Leader {
                     lines.push(("zk_learners", q.learners.to_string()));
                     lines.push(("zk_synced_followers", q.synced_followers.to_string()));

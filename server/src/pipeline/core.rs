@@ -164,6 +164,7 @@ pub struct Core {
     pub serving: bool,
     /// What the peer loop last reported (members only).
     pub quorum: Option<crate::pipeline::role::QuorumStats>,
+    pub elections: crate::pipeline::role::ElectionStats,
     /// `leaderServes`: whether a leader takes client connections.
     leader_serves: bool,
     /// What `conf` prints after `serverId` on an ensemble member.
@@ -294,6 +295,7 @@ impl Core {
             mode: Mode::Standalone,
             serving: true,
             quorum: None,
+            elections: Default::default(),
             leader_serves: true,
             member_conf: None,
             config_text: None,

@@ -59,10 +59,35 @@ pub struct QuorumStats {
     pub pending_syncs: usize,
 }
 
+/// Leader elections this member took part in, for `mntr` (ZooKeeper's
+/// `election_time` summary: count, sum, min, max in ms).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ElectionStats {
+    pub count: u64,
+    pub sum_ms: u64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+impl ElectionStats {
+    pub fn record(&mut self, ms: u64) {
+        self.min_ms = if self.count == 0 {
+            ms
+        } else {
+            self.min_ms.min(ms)
+        };
+        self.max_ms = self.max_ms.max(ms);
+        self.count += 1;
+        self.sum_ms += ms;
+    }
+}
+
 /// From the peer loop to the pipeline.
 pub enum PeerEvent {
     /// The quorum figures changed.
     Stats(QuorumStats),
+    /// An election ended after `ms` (LOOKING to a decision).
+    Elected { ms: u64 },
     /// LOOKING, or a role ended: close every client connection, refuse new
     /// ones and fail what is in flight.
     NotServing,

@@ -161,7 +161,8 @@ pub async fn run(cli: &Cli, a: &FailoverArgs) -> anyhow::Result<Value> {
     all.sort_by_key(|d| d.at);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let after_kill = |d: &Done| d.at.saturating_sub(killed_at);
-    let new_leader = |d: &&Done| d.at >= killed_at && matches!(d.outcome, Ok(e) if e > epoch_before);
+    let new_leader =
+        |d: &&Done| d.at >= killed_at && matches!(d.outcome, Ok(e) if e > epoch_before);
     let first = all.iter().find(new_leader).map(|d| ms(after_kill(d)));
     let mut per_session: BTreeMap<usize, f64> = BTreeMap::new();
     for d in all.iter().filter(new_leader) {
@@ -172,7 +173,10 @@ pub async fn run(cli: &Cli, a: &FailoverArgs) -> anyhow::Result<Value> {
     // The longest stretch without an acknowledged write, from the kill on.
     let mut last_ok = killed_at;
     let mut gap = Duration::ZERO;
-    for d in all.iter().filter(|d| d.at >= killed_at && d.outcome.is_ok()) {
+    for d in all
+        .iter()
+        .filter(|d| d.at >= killed_at && d.outcome.is_ok())
+    {
         gap = gap.max(d.at - last_ok);
         last_ok = d.at;
     }

@@ -1578,7 +1578,10 @@ mod tests {
     #[test]
     fn report_failover_rounds_as_median_and_max() {
         let mut lines = Vec::new();
-        for (server, firsts) in [("ours", [300.0, 500.0, 400.0]), ("zk", [2000.0, 2600.0, 2200.0])] {
+        for (server, firsts) in [
+            ("ours", [300.0, 500.0, 400.0]),
+            ("zk", [2000.0, 2600.0, 2200.0]),
+        ] {
             for f in firsts {
                 lines.push(
                     json!({"kind": "failover", "server": server, "name": "failover",
@@ -1587,16 +1590,27 @@ mod tests {
                 );
             }
         }
-        lines.push(json!({"kind": "failover", "server": "ours", "name": "failover",
-                          "first_write_new_leader_ms": 450.0, "every_session_back_ms": null}).to_string());
+        lines.push(
+            json!({"kind": "failover", "server": "ours", "name": "failover",
+                          "first_write_new_leader_ms": 450.0, "every_session_back_ms": null})
+            .to_string(),
+        );
         let out = report_text(&lines.join("\n"), "ours", "zk", true);
-        let first = out.lines().find(|l| l.contains("first write acknowledged")).unwrap();
+        let first = out
+            .lines()
+            .find(|l| l.contains("first write acknowledged"))
+            .unwrap();
         // ours: 300, 400, 450, 500 -> lower median 400; ZK: 2000, 2200, 2600 -> 2200.
-        assert!(first.contains("| 400 / 500 | 2200 / 2600 | 5.50× faster |"), "{first}");
-        assert!(first.contains("PASS") || first.contains("✓") || first.contains("met"), "{first}");
+        assert!(
+            first.contains("| 400 / 500 | 2200 / 2600 | 5.50× faster |"),
+            "{first}"
+        );
+        assert!(
+            first.contains("PASS") || first.contains("✓") || first.contains("met"),
+            "{first}"
+        );
         let every = out.lines().find(|l| l.contains("every session")).unwrap();
         // The round where a session never wrote again counts as infinite.
         assert!(every.contains("800 / ∞"), "{every}");
     }
-
 }

@@ -163,6 +163,7 @@ impl Core {
                 );
             }
             PeerEvent::Stats(q) => self.quorum = Some(q),
+            PeerEvent::Elected { ms } => self.elections.record(ms),
             PeerEvent::Serving { mode, epoch } => {
                 self.mode = mode;
                 self.serving = true;

@@ -265,10 +265,13 @@ pub async fn run(s: PeerSetup) {
             return;
         };
         let (_, current_epoch) = ctx.epochs(state.last_logged());
+        let looking = std::time::Instant::now();
         let decided = match electing::look(&mut ctx, state.last_logged(), current_epoch).await {
             Some(d) => d,
             None => return,
         };
+        let ms = looking.elapsed().as_millis() as u64;
+        ctx.to_core(PeerEvent::Elected { ms }).await;
         let end = match decided.state {
             PeerState::Leading => leading::lead(&mut ctx).await,
             PeerState::Following | PeerState::Observing => {
