@@ -954,7 +954,7 @@ fn our_election_port_talks_to_apache_members() {
                 cnx.send(id, n.clone());
             }
             let mut answered = HashMap::new();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
             while answered.len() < 3 {
                 let (from, payload) = tokio::time::timeout_at(deadline, rx.recv())
                     .await
@@ -968,7 +968,18 @@ fn our_election_port_talks_to_apache_members() {
                 let leader = i64::from_be_bytes(payload[4..12].try_into().unwrap());
                 let version = i32::from_be_bytes(payload[36..40].try_into().unwrap());
                 assert_eq!(version, 2);
-                assert_eq!(leader, 3, "member {from} votes for the established leader");
+                if state == 0 {
+                    // That member is itself LOOKING (on a loaded machine a
+                    // member can drop out for a moment): ask again once it
+                    // has settled, rather than judge its passing vote.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    cnx.send(from, n.clone());
+                    continue;
+                }
+                assert_eq!(
+                    leader, 3,
+                    "member {from} (state {state}) votes for the established leader"
+                );
                 let want = if from == 3 { 2 } else { 1 }; // LEADING / FOLLOWING
                 assert_eq!(state, want, "member {from}'s state");
                 let clen = i32::from_be_bytes(payload[40..44].try_into().unwrap()) as usize;
