@@ -71,7 +71,10 @@ pub fn apache_uid(id: u32) -> u32 {
 
 /// A small disk per member: the tmpfs mounted on each dataDir when the
 /// disk-full fault is on.
-pub const MEMBER_DISK: &str = "384m";
+///
+/// Large enough for a 60 s release-build run: the CAS-append sets rewrite
+/// their whole value on every append, so a run logs about a gigabyte.
+pub const MEMBER_DISK: &str = "3g";
 
 pub struct Cluster {
     pub members: Vec<Member>,

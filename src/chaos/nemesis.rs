@@ -164,6 +164,18 @@ pub fn run(
         if stop.load(Ordering::SeqCst) {
             break;
         }
+        // A member that stopped by itself since the last fault (none of ours
+        // should) is reported, then started again.
+        if let Ok(mut c) = cluster.lock() {
+            for j in 1..=c.members.len() as u32 {
+                if let Some(st) = c.exited(j) {
+                    out.anomalies.push(format!(
+                        "member {j} exited by itself ({st}) between faults: see its log"
+                    ));
+                    let _ = c.start_member(j);
+                }
+            }
+        }
         let fault = s.faults[rng.gen_range(0..s.faults.len())];
         let hold = rng.gen_range(1.0..6.0);
         let pick = rng.gen_range(0..1000u32);
@@ -396,8 +408,23 @@ fn damage_and_recover(
             let stamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis());
-            let aside = vdir.with_file_name(format!("version-2.damaged-{stamp}"));
-            let _ = std::fs::rename(&vdir, &aside);
+            // Off the member's own disk (its dataDir may be a small tmpfs),
+            // as an operator would keep it for a post-mortem.
+            let member_dir = vdir
+                .parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let aside = member_dir.join(format!("version-2.damaged-{stamp}"));
+            let moved = std::process::Command::new("mv")
+                .arg(&vdir)
+                .arg(&aside)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !moved {
+                out.anomalies
+                    .push(format!("harness: could not move {} aside", vdir.display()));
+            }
             lock(cluster, |c| {
                 let _ = c.start_member(target);
             });
