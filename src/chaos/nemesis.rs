@@ -338,7 +338,7 @@ fn await_member(
 fn last_error(log: &str) -> String {
     log.lines()
         .rev()
-        .find(|l| l.contains("ERROR") || l.contains("error"))
+        .find(|l| l.contains("ERROR") || l.contains("error") || l.starts_with("zkserver: "))
         .unwrap_or("(nothing logged)")
         .trim()
         .to_string()

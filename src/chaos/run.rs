@@ -275,9 +275,15 @@ fn parse_u64(d: Option<&[u8]>) -> u64 {
         .unwrap_or(0)
 }
 
+/// The parent of the CAS-append set's buckets.
 const SET: &str = "/chaos/set";
+/// Elements per bucket znode. Every append rewrites the whole value, so one
+/// ever-growing znode would log a quadratic volume (gigabytes per minute on
+/// a release build); buckets keep each value small. Both workers fill the
+/// same bucket at about the same time, so their CASes still contend.
+const SET_BUCKET: u64 = 400;
 
-/// Appends unique elements to one znode by compare-and-set.
+/// Appends unique elements to a bucket znode by compare-and-set.
 async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
     let mut s = Session::new(&cs);
     let mut n = 0u64;
@@ -292,8 +298,16 @@ async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
                 break 'outer;
             }
             let Some(c) = s.get().await else { continue };
-            let (data, stat) = match c.get_data(SET, false).await {
+            let bucket = format!("{SET}/b{:06}", n / SET_BUCKET);
+            let (data, stat) = match c.get_data(&bucket, false).await {
                 Ok(x) => x,
+                Err(ErrorCode::NoNode) => {
+                    let acl = Acl::open_unsafe();
+                    let _ = c
+                        .create(&bucket, Some(b""), &acl, CreateMode::Persistent, None)
+                        .await;
+                    continue;
+                }
                 Err(e) => {
                     s.check(e);
                     continue;
@@ -313,7 +327,10 @@ async fn set_worker(sh: Arc<Shared>, cs: String, id: u32) {
             } else {
                 format!("{text},{e}")
             };
-            match c.set_data(SET, Some(new.as_bytes()), stat.version).await {
+            match c
+                .set_data(&bucket, Some(new.as_bytes()), stat.version)
+                .await
+            {
                 Ok(_) => {
                     sh.success();
                     sh.count("set add");
@@ -776,6 +793,16 @@ pub fn run(cfg: &RunConfig) -> std::io::Result<RunReport> {
     Ok(report)
 }
 
+/// The set's bucket znodes, in order.
+async fn set_buckets(c: &Client) -> Result<Vec<String>, String> {
+    let (mut kids, _) = c
+        .get_children(SET, false)
+        .await
+        .map_err(|e| format!("ls {SET}: {e:?}"))?;
+    kids.sort();
+    Ok(kids.into_iter().map(|k| format!("{SET}/{k}")).collect())
+}
+
 /// What the workloads left, as one member serves it (after a sync): every
 /// checked znode's data and version, and the children of the id and queue
 /// parents.
@@ -784,7 +811,10 @@ async fn fingerprint(host: &str, keys: u32) -> Result<BTreeMap<String, String>, 
     c.sync("/").await.map_err(|e| format!("sync: {e:?}"))?;
     let mut out = BTreeMap::new();
     let mut paths: Vec<String> = (0..keys).map(|k| format!("{REG}/k{k}")).collect();
-    paths.extend([SET, COUNTER, KSET].map(str::to_string));
+    let buckets = set_buckets(&c).await?;
+    out.insert(SET.to_string(), buckets.join(","));
+    paths.extend(buckets);
+    paths.extend([COUNTER, KSET].map(str::to_string));
     for p in paths {
         let v = match c.get_data(&p, false).await {
             Ok((d, st)) => format!(
@@ -928,14 +958,18 @@ async fn final_reads(cs: &str, keys: u32, owners: &[(String, Client)]) -> Result
             .map_err(|e| format!("get {REG}/k{k}: {e:?}"))?;
         regs.push((st.version, parse_u64(d.as_deref())));
     }
-    let (d, _) = c
-        .get_data(SET, false)
-        .await
-        .map_err(|e| format!("get {SET}: {e:?}"))?;
-    let set = String::from_utf8_lossy(d.as_deref().unwrap_or_default())
-        .split(',')
-        .filter_map(|s| s.parse().ok())
-        .collect();
+    let mut set = Vec::new();
+    for p in set_buckets(&c).await? {
+        let (d, _) = c
+            .get_data(&p, false)
+            .await
+            .map_err(|e| format!("get {p}: {e:?}"))?;
+        set.extend(
+            String::from_utf8_lossy(d.as_deref().unwrap_or_default())
+                .split(',')
+                .filter_map(|s| s.parse::<u64>().ok()),
+        );
+    }
     let (kids, _) = c
         .get_children(IDS, false)
         .await
