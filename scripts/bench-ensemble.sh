@@ -24,7 +24,16 @@
 #   catchup    BENCH_LOAD_N znodes loaded; RSS per member; a follower with an empty
 #              dataDir rejoins (SNAP) -> it serves the last znode; a follower
 #              BENCH_DIFF_N txns behind rejoins (DIFF) -> it serves the newest one
-#   mntr       the election/sync/proposal lines of every member's `mntr`
+#   snapshot   after catchup (the tree holds BENCH_LOAD_N + BENCH_DIFF_N znodes): set
+#              spread, paced at 80% of ZooKeeper's median set throughput (16
+#              sessions), BENCH_SNAP_DURATION s per run, long enough for several
+#              snapshots of the big tree on every member: p99 with snapshots, and the
+#              members' txn log sync times (mntr fsynctime)
+#   cores      how the figures move with the cores the members get: set and get
+#              16×4 spread with all three members pinned to one core (taskset -a,
+#              zkbench on the other) against the same runs unpinned, both
+#              ensembles; the 2-core machine cannot give the members more
+#   mntr       the election/sync/proposal/fsync/snapshot lines of every member's `mntr`
 #
 # Env (defaults in brackets): BENCH_DURATION [8], BENCH_WARMUP [2], BENCH_REPEAT [3]
 # (runs per workload and server, interleaved zk, ours, ...; the report keeps the
@@ -33,7 +42,7 @@
 # over 16 sessions), BENCH_COLD_ROUNDS [3], BENCH_LOAD_N [1000000], BENCH_DIFF_N
 # [10000], BENCH_ZK_HEAP [2g] (each Apache member's -Xmx), BENCH_ENS_PORTS
 # ["23000 24000"] (base ports: zk, ours), BENCH_DIR, BENCH_KEEP=1, BENCH_SKIP_BUILD=1,
-# BENCH_OUT [scripts/bench-ensemble-results.md]. Only 127.0.0.1; every wait is bounded.
+# BENCH_SNAP_DURATION [20], BENCH_OUT [scripts/bench-ensemble-results.md]. Only 127.0.0.1; every wait is bounded.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,7 +64,8 @@ COLD_ROUNDS="${BENCH_COLD_ROUNDS:-3}"
 LOAD_N="${BENCH_LOAD_N:-1000000}"
 DIFF_N="${BENCH_DIFF_N:-10000}"
 ZK_HEAP="${BENCH_ZK_HEAP:-2g}"
-PARTS="${BENCH_PARTS:-writes paced failover coldstart catchup mntr}"
+SNAP_DURATION="${BENCH_SNAP_DURATION:-20}"
+PARTS="${BENCH_PARTS:-writes paced failover coldstart catchup snapshot cores mntr}"
 OUT_MD="${BENCH_OUT:-$REPO/scripts/bench-ensemble-results.md}"
 read -r ZK_BASE OURS_BASE <<<"${BENCH_ENS_PORTS:-23000 24000}"
 # As bench.sh runs ZooKeeper standalone: G1 and the full JIT, only the heap set
@@ -261,12 +271,56 @@ if part catchup; then
     done
 fi
 
+if part snapshot; then
+    # Paced at 80% of ZooKeeper's closed-loop set on this big tree.
+    log "closed-loop set 16×$INFLIGHT on zk, spread, on the big tree (to pace the snapshot runs)"
+    "$ZKB" --server "$(cs zk)" --spread --label zk-bigtree --json --out "$RES" set --sessions 16 \
+        --inflight "$INFLIGHT" --duration "$DURATION" --warmup "$WARMUP" --value-size "$VALUE" \
+        --keyspace "$KEYS" >/dev/null
+    rate="$(zk_median zk-bigtree set 16)"
+    [ "$rate" -gt 0 ] || die "no closed-loop set figure from zk on the big tree"
+    rate=$((rate * 8 / 10))
+    for i in $(seq 1 "$REPEAT"); do
+        for kind in zk ours; do
+            log "set 16×$INFLIGHT on $kind, spread, paced at $rate ops/s on the big tree, $SNAP_DURATION s (run $i/$REPEAT)"
+            "$ZKB" --server "$(cs "$kind")" --spread --pid "$(pids "$kind")" --label "$kind-snap" \
+                --json --out "$RES" set --sessions 16 --inflight "$INFLIGHT" --duration "$SNAP_DURATION" \
+                --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" --rate "$rate" >/dev/null
+        done
+    done
+fi
+
+if part cores; then
+    pin() { # KIND CPUS -- every thread of every member
+        local p
+        for p in $(pids "$1" | tr , ' '); do taskset -a -p -c "$2" "$p" >/dev/null; done
+    }
+    all_cpus="0-$(($(nproc) - 1))"
+    for w in set get; do
+        for i in $(seq 1 "$REPEAT"); do
+            for kind in zk ours; do
+                for cores in 1 all; do
+                    if [ "$cores" = 1 ]; then pin "$kind" 0; else pin "$kind" "$all_cpus"; fi
+                    log "$w 16×$INFLIGHT on $kind, spread, members on $cores core(s) (run $i/$REPEAT)"
+                    # zkbench on the other core when the members have one.
+                    tset=(); [ "$cores" = 1 ] && [ "$(nproc)" -gt 1 ] && tset=(taskset -c "1-$(($(nproc) - 1))")
+                    "${tset[@]}" "$ZKB" --server "$(cs "$kind")" --spread --pid "$(pids "$kind")" \
+                        --label "$kind-cores$cores" --json --out "$RES" "$w" --sessions 16 \
+                        --inflight "$INFLIGHT" --duration "$DURATION" --warmup "$WARMUP" \
+                        --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+                done
+                pin "$kind" "$all_cpus"
+            done
+        done
+    done
+fi
+
 MNTR=""
 if part mntr; then
     for kind in zk ours; do
         for m in 1 2 3; do
             out="$(timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$((BASE[$kind] + m)); printf mntr >&3; cat <&3" 2>/dev/null || true)"
-            MNTR+="$kind member $m: $(grep -E '^zk_(server_state|(avg|max|cnt)_election_time|learners|synced_followers|(avg|max)_follower_sync_time|p99_quorum_ack_latency|(avg|max)_fsynctime)\b' <<<"$out" |
+            MNTR+="$kind member $m: $(grep -E '^zk_(server_state|(avg|max|cnt)_election_time|learners|synced_followers|(avg|max)_follower_sync_time|p99_quorum_ack_latency|(avg|max)_fsynctime|(cnt|avg|max)_snapshottime)\b' <<<"$out" |
                 awk '{ printf "%s=%s ", $1, $2 }')"$'\n'
         done
     done
@@ -274,6 +328,9 @@ fi
 
 LEADER_T="$("$ZKB" report "$RES" --ours ours-leader --theirs zk-leader --ensemble | sed '/^| measurement/,$d')"
 SPREAD_T="$("$ZKB" report "$RES" --ours ours-spread --theirs zk-spread --ensemble | sed '/^| measurement/,$d')"
+CORES1_T="$("$ZKB" report "$RES" --ours ours-cores1 --theirs zk-cores1 --ensemble | sed '/^| measurement/,$d')"
+CORESALL_T="$("$ZKB" report "$RES" --ours ours-coresall --theirs zk-coresall --ensemble | sed '/^| measurement/,$d')"
+SNAP_T="$("$ZKB" report "$RES" --ours ours-snap --theirs zk-snap --ensemble | sed '/^| measurement/,$d')"
 OTHER_T="$("$ZKB" report "$RES" --ours ours --theirs zk --ensemble | sed -n '/^| measurement/,$p')"
 MACHINE="$(lscpu 2>/dev/null | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
 {
@@ -294,6 +351,22 @@ MACHINE="$(lscpu 2>/dev/null | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); pri
     echo
     echo "$SPREAD_T"
     echo
+    if part snapshot; then
+        echo "## Paced writes while every member snapshots a tree of $(kn "$((LOAD_N + DIFF_N))") znodes"
+        echo
+        echo "$SNAP_T"
+        echo
+    fi
+    if part cores; then
+        echo "## The members on one core (taskset; zkbench on the other)"
+        echo
+        echo "$CORES1_T"
+        echo
+        echo "## The same runs, the members on every core"
+        echo
+        echo "$CORESALL_T"
+        echo
+    fi
     echo "## Failover, cold start, catch-up, memory"
     echo
     echo "$OTHER_T"

@@ -135,9 +135,11 @@ async fn start_parts(
     }
     let (core_tx, core_rx) = mpsc::channel(16 * 1024);
     let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let log_thread =
-        logstage::spawn(rec.sink, log_rx, core_tx.clone()).context("starting the log thread")?;
+    let storage_metrics = Arc::new(crate::storage::metrics::StorageMetrics::default());
+    let log_thread = logstage::spawn(rec.sink, log_rx, core_tx.clone(), storage_metrics.clone())
+        .context("starting the log thread")?;
     let mut core = Core::new(cfg.clone(), rec.tree, sessions, log_tx);
+    core.use_storage_metrics(storage_metrics);
     let mut tasks = Vec::new();
     if let (Some(q), Some((election_listener, quorum_listener))) = (member, ports) {
         let (peer_tx, from_core) = mpsc::unbounded_channel();

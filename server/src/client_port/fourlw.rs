@@ -495,6 +495,38 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                 ("zk_uptime", uptime.to_string()),
             ];
             let mut lines = lines;
+            // ZooKeeper's fsynctime and snapshottime summaries (ms).
+            for (keys, s) in [
+                (
+                    [
+                        "zk_avg_fsynctime",
+                        "zk_min_fsynctime",
+                        "zk_max_fsynctime",
+                        "zk_cnt_fsynctime",
+                        "zk_sum_fsynctime",
+                    ],
+                    core.storage_metrics.fsync.ms(),
+                ),
+                (
+                    [
+                        "zk_avg_snapshottime",
+                        "zk_min_snapshottime",
+                        "zk_max_snapshottime",
+                        "zk_cnt_snapshottime",
+                        "zk_sum_snapshottime",
+                    ],
+                    core.storage_metrics.snapshot.ms(),
+                ),
+            ] {
+                let values = [
+                    format!("{:.1}", s.avg),
+                    s.min.to_string(),
+                    s.max.to_string(),
+                    s.count.to_string(),
+                    s.sum.to_string(),
+                ];
+                lines.extend(keys.into_iter().zip(values));
+            }
             if let Some(q) = &core.quorum {
                 lines.push(("zk_peer_state", q.peer_state.clone()));
                 lines.push(("zk_quorum_size", q.quorum_size.to_string()));

@@ -36,7 +36,7 @@ use crate::pipeline::prep::{Caller, Outstanding, Prep, WriteRequest};
 use crate::pipeline::role::{Mode, PeerMsg, PeerTx};
 use crate::quorum::types::{make_zxid, QuorumPacket};
 use crate::storage::logstage::LogCmd;
-use crate::storage::{NodeCopy, SnapshotStream, Snapshotter};
+use crate::storage::{SnapshotStream, Snapshotter};
 
 pub use super::msg::{ConnTx, CoreMsg, Outgoing, MAX_QUEUED_BYTES};
 
@@ -110,7 +110,7 @@ struct SnapJob {
     acl_ids: std::collections::HashSet<i64>,
     stream: SnapshotStream,
     /// A slice the writer had no room for yet.
-    pending: Option<Vec<NodeCopy>>,
+    pending: Option<crate::storage::snapshot::EncodedNodes>,
 }
 
 /// A node whose children a snapshot walk is going through. It holds the
@@ -173,6 +173,8 @@ pub struct Core {
     config_text: Option<Vec<u8>>,
     member: Option<Member>,
     snapshotter: Snapshotter,
+    /// The log thread's and snapshot thread's timings (mntr).
+    pub storage_metrics: Arc<crate::storage::metrics::StorageMetrics>,
     snap_job: Option<SnapJob>,
     /// Set when the log failed; no write is acknowledged after that.
     pub log_error: Option<String>,
@@ -273,6 +275,13 @@ fn is_read_op(opc: i32) -> bool {
 }
 
 impl Core {
+    /// Shares `metrics` with the log thread (which got it at its start) so
+    /// that `mntr` reports its fsync times and this core's snapshot times.
+    pub fn use_storage_metrics(&mut self, metrics: Arc<crate::storage::metrics::StorageMetrics>) {
+        self.snapshotter = Snapshotter::with_metrics(metrics.clone());
+        self.storage_metrics = metrics;
+    }
+
     pub fn new(
         cfg: Arc<Config>,
         tree: DataTree,
@@ -301,6 +310,7 @@ impl Core {
             config_text: None,
             member: None,
             snapshotter: Snapshotter::default(),
+            storage_metrics: Default::default(),
             snap_job: None,
             log_error: None,
             last_container_check: Instant::now(),

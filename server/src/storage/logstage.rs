@@ -84,6 +84,7 @@ pub fn spawn(
     mut sink: Box<dyn LogSink>,
     mut rx: mpsc::UnboundedReceiver<LogCmd>,
     core: mpsc::Sender<CoreMsg>,
+    metrics: std::sync::Arc<super::metrics::StorageMetrics>,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("txnlog".into())
@@ -118,7 +119,14 @@ pub fn spawn(
                         None => break,
                     }
                 }
-                let res = res.and_then(|_| sink.commit());
+                let res = res.and_then(|_| {
+                    let t0 = std::time::Instant::now();
+                    let r = sink.commit();
+                    if last.is_some() {
+                        metrics.fsync.record(t0.elapsed());
+                    }
+                    r
+                });
                 let msg = match (res, last) {
                     (Ok(()), Some(zxid)) => CoreMsg::Logged {
                         zxid,

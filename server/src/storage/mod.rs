@@ -6,6 +6,7 @@
 pub mod datadir;
 pub mod digest;
 pub mod logstage;
+pub mod metrics;
 mod recovery;
 pub mod snapshot;
 pub mod txnlog;

@@ -186,6 +186,22 @@ struct FsyncArgs {
     /// Bytes written before each fdatasync (about one small txn)
     #[arg(long, default_value_t = 256)]
     size: usize,
+    /// How the probed file is preallocated: `sparse` (set_len, as ZooKeeper's
+    /// FilePadding does) or `zeros` (written with zeros and synced first, as
+    /// zkserver's txn log is)
+    #[arg(long, default_value = "sparse")]
+    prealloc: String,
+    /// Meanwhile, write files of this many MiB beside the probe over and over
+    /// (buffered writes, fsync at the end: like a snapshot being taken)
+    #[arg(long, default_value_t = 0)]
+    beside_mib: u64,
+    /// Push the beside-writer's data out every this many MiB with
+    /// sync_file_range (as zkserver's snapshot writer does); 0 = never
+    #[arg(long, default_value_t = 0)]
+    beside_flush_mib: u64,
+    /// Cap the beside-writer at this many MiB/s (0 = as fast as it can)
+    #[arg(long, default_value_t = 0)]
+    beside_mib_per_s: u64,
 }
 
 #[derive(Args, Debug)]
@@ -912,12 +928,39 @@ fn fsync_probe(a: &FsyncArgs) -> anyhow::Result<Value> {
         }
     }
     let _guard = Remove(&path);
-    // Like both servers' txn logs: a sparse file preallocated to 64 MiB,
-    // appended to in place, made durable with fdatasync.
+    // Like a txn log: preallocated to 64 MiB, appended to in place, made
+    // durable with fdatasync.
     let size = a.size.clamp(1, 1 << 20) as u64;
     let prealloc = 64 << 20;
-    f.set_len(prealloc)?;
+    match a.prealloc.as_str() {
+        "sparse" => f.set_len(prealloc)?,
+        "zeros" => {
+            let zeros = vec![0u8; 1 << 20];
+            for i in 0..(prealloc >> 20) {
+                f.write_all_at(&zeros, i << 20)?;
+            }
+        }
+        other => anyhow::bail!("--prealloc {other}: expected sparse or zeros"),
+    }
     f.sync_all()?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beside = (a.beside_mib > 0).then(|| {
+        let (dir, mib, flush, rate, stop) = (
+            a.dir.clone(),
+            a.beside_mib,
+            a.beside_flush_mib,
+            a.beside_mib_per_s,
+            stop.clone(),
+        );
+        std::thread::spawn(move || beside_writer(&dir, mib, flush, rate, &stop))
+    });
+    struct Stop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    let stop_guard = Stop(stop);
     let buf = vec![0x5a_u8; size as usize];
     let mut hist = new_hist();
     let deadline = Instant::now() + Duration::from_secs_f64(a.seconds.clamp(0.1, 600.0));
@@ -936,8 +979,20 @@ fn fsync_probe(a: &FsyncArgs) -> anyhow::Result<Value> {
         let _ = hist.record(us.min(3_600_000_000));
         off += size;
     }
+    drop(stop_guard);
+    let beside_files = match beside {
+        Some(h) => h
+            .join()
+            .map_err(|_| anyhow::anyhow!("beside-writer panicked"))??,
+        None => 0,
+    };
     Ok(json!({
         "kind": "fsync",
+        "prealloc": a.prealloc,
+        "beside_mib": a.beside_mib,
+        "beside_flush_mib": a.beside_flush_mib,
+        "beside_mib_per_s": a.beside_mib_per_s,
+        "beside_files": beside_files,
         "dir": a.dir.display().to_string(),
         "rounds": hist.len(),
         "write_size": size,
@@ -948,6 +1003,68 @@ fn fsync_probe(a: &FsyncArgs) -> anyhow::Result<Value> {
             "mean": hist.mean() / 1000.0,
         },
     }))
+}
+
+/// Writes `mib`-MiB files in `dir` until `stop`, as a snapshot is written
+/// (256 KiB buffered writes, fsync at the end), optionally pushing the data
+/// out every `flush_mib` MiB with sync_file_range. Returns how many files it
+/// finished.
+fn beside_writer(
+    dir: &Path,
+    mib: u64,
+    flush_mib: u64,
+    mib_per_s: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<u64> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let path = dir.join(format!(".zkbench-beside-{}", std::process::id()));
+    let chunk = vec![0xa5_u8; 256 << 10];
+    let mut files = 0;
+    let (started, mut total) = (Instant::now(), 0u64);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut f = std::fs::File::create(&path)?;
+        let (mut written, mut flushed) = (0u64, 0u64);
+        while written < mib << 20 && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            f.write_all(&chunk)?;
+            written += chunk.len() as u64;
+            total += chunk.len() as u64;
+            if mib_per_s > 0 {
+                let due = Duration::from_secs_f64(total as f64 / (mib_per_s << 20) as f64);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            if flush_mib > 0 && written - flushed >= flush_mib << 20 {
+                // Start writing this range; wait for the one before it.
+                // SAFETY: plain syscalls on an open fd.
+                unsafe {
+                    libc::sync_file_range(
+                        f.as_raw_fd(),
+                        flushed as i64,
+                        (written - flushed) as i64,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    );
+                    if flushed > 0 {
+                        let prev = (flush_mib << 20).min(flushed);
+                        libc::sync_file_range(
+                            f.as_raw_fd(),
+                            (flushed - prev) as i64,
+                            prev as i64,
+                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                                | libc::SYNC_FILE_RANGE_WRITE
+                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                        );
+                    }
+                }
+                flushed = written;
+            }
+        }
+        f.sync_all()?;
+        files += 1;
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(files)
 }
 
 // ---------------------------------------------------------------- wait-ready

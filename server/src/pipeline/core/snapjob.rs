@@ -2,6 +2,7 @@
 //! requests and the copies streamed to the snapshot writer thread.
 
 use super::*;
+use crate::storage::snapshot::EncodedNodes;
 
 impl Core {
     /// Starts a snapshot of the applied tree as of its last zxid. The walk
@@ -61,18 +62,11 @@ impl Core {
                 open
             }
         };
-        let mut chunk = Vec::with_capacity(SNAPSHOT_SLICE);
+        let mut chunk = EncodedNodes::with_capacity(SNAPSHOT_SLICE * 160);
         if job.root_pending {
             job.root_pending = false;
             if let Some(root) = tree.node_by_id(DataTree::ROOT_ID) {
-                let empty: Arc<str> = Arc::from("");
-                chunk.push((
-                    empty,
-                    compact_str::CompactString::default(),
-                    root.data_vec(),
-                    acl_of(root),
-                    root.stat.persisted(),
-                ));
+                chunk.push("", "", root.data(), acl_of(root), &root.stat.persisted());
                 job.stack.push(SnapFrame {
                     path: Arc::from("/"),
                     id: DataTree::ROOT_ID,
@@ -80,7 +74,7 @@ impl Core {
                 });
             }
         }
-        while chunk.len() < SNAPSHOT_SLICE {
+        while (chunk.len() as usize) < SNAPSHOT_SLICE {
             let Some(top) = job.stack.last_mut() else {
                 break;
             };
@@ -94,7 +88,7 @@ impl Core {
             let mut last = None;
             let mut finished = true;
             for (name, cid) in n.children_after(top.after.as_deref()) {
-                if chunk.len() >= SNAPSHOT_SLICE {
+                if chunk.len() as usize >= SNAPSHOT_SLICE {
                     finished = false;
                     break;
                 }
@@ -103,13 +97,7 @@ impl Core {
                 let Some(c) = tree.node_by_id(cid).filter(|c| c.stat.czxid <= job.zxid) else {
                     continue;
                 };
-                chunk.push((
-                    top.path.clone(),
-                    compact_str::CompactString::from(name),
-                    c.data_vec(),
-                    acl_of(c),
-                    c.stat.persisted(),
-                ));
+                chunk.push(&top.path, name, c.data(), acl_of(c), &c.stat.persisted());
                 if c.num_children() > 0 {
                     descend = Some(SnapFrame {
                         path: Arc::from(zkproto::path::join(&top.path, name)),
