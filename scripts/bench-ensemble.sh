@@ -42,7 +42,8 @@
 # over 16 sessions), BENCH_COLD_ROUNDS [3], BENCH_LOAD_N [1000000], BENCH_DIFF_N
 # [10000], BENCH_ZK_HEAP [2g] (each Apache member's -Xmx), BENCH_ENS_PORTS
 # ["23000 24000"] (base ports: zk, ours), BENCH_DIR, BENCH_KEEP=1, BENCH_SKIP_BUILD=1,
-# BENCH_SNAP_DURATION [20], BENCH_OUT [scripts/bench-ensemble-results.md]. Only 127.0.0.1; every wait is bounded.
+# BENCH_SNAP_DURATION [20], BENCH_RESUME (an earlier run's results.jsonl to report
+# beside the parts run now), BENCH_OUT [scripts/bench-ensemble-results.md]. Only 127.0.0.1; every wait is bounded.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -99,6 +100,11 @@ mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 RES="$WORK/results.jsonl"
 : >"$RES"
+# BENCH_RESUME=FILE: a results.jsonl of an earlier run whose later parts did not
+# run; its results go into this run's report beside the parts run now.
+if [ -n "${BENCH_RESUME:-}" ]; then
+    cp "$BENCH_RESUME" "$RES" || die "cannot read BENCH_RESUME=$BENCH_RESUME"
+fi
 declare -A BASE=([zk]="$ZK_BASE" [ours]="$OURS_BASE")
 
 ens() { # KIND ACTION ARGS...
@@ -128,7 +134,21 @@ follower() { # KIND -> the id of a member that is not the leader
     local l; l="$(leader "$1")"
     if [ "$l" = 1 ]; then echo 2; else echo 1; fi
 }
-rss() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
+# Keeps the newest 3 snapshots (and the logs they need) of every member of both
+# ensembles, with ZooKeeper's own PurgeTxnLog (it reads our dataDirs too): with
+# autopurge at its hourly granularity, a 40-minute run of closed-loop writes on
+# a big tree otherwise leaves tens of GB of snapshots behind.
+purge() {
+    local kind m
+    for kind in zk ours; do
+        for m in 1 2 3; do
+            java -cp /usr/share/java/zookeeper.jar org.apache.zookeeper.server.PurgeTxnLog \
+                "$WORK/$kind/$m/data" "$WORK/$kind/$m/data" -n 3 >/dev/null 2>&1 ||
+                log "warning: PurgeTxnLog failed on $kind member $m"
+        done
+    done
+}
+rss() { awk '/^VmRSS:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 note() { # KIND NAME VALUE UNIT [DETAIL]
     "$ZKB" --label "$1" --json --out "$RES" note --name "$2" --value "$3" --unit "$4" \
         --detail "${5:-}" >/dev/null
@@ -179,6 +199,7 @@ if part writes; then
                     done
                 done
             done
+            purge
         done
     done
 fi
@@ -195,6 +216,7 @@ if part paced; then
                     run "$kind" spread "$w" "$s" "$rate"
                 done
             done
+            purge
         done
     done
 fi
@@ -227,6 +249,33 @@ if part coldstart; then
         done
     done
 fi
+
+if part cores; then
+    pin() { # KIND CPUS -- every thread of every member
+        local p
+        for p in $(pids "$1" | tr , ' '); do taskset -a -p -c "$2" "$p" >/dev/null; done
+    }
+    all_cpus="0-$(($(nproc) - 1))"
+    for w in set get; do
+        for i in $(seq 1 "$REPEAT"); do
+            for kind in zk ours; do
+                for cores in 1 all; do
+                    if [ "$cores" = 1 ]; then pin "$kind" 0; else pin "$kind" "$all_cpus"; fi
+                    log "$w 16×$INFLIGHT on $kind, spread, members on $cores core(s) (run $i/$REPEAT)"
+                    # zkbench on the other core when the members have one.
+                    tset=(); [ "$cores" = 1 ] && [ "$(nproc)" -gt 1 ] && tset=(taskset -c "1-$(($(nproc) - 1))")
+                    "${tset[@]}" "$ZKB" --server "$(cs "$kind")" --spread --pid "$(pids "$kind")" \
+                        --label "$kind-cores$cores" --json --out "$RES" "$w" --sessions 16 \
+                        --inflight "$INFLIGHT" --duration "$DURATION" --warmup "$WARMUP" \
+                        --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
+                done
+                pin "$kind" "$all_cpus"
+            done
+        done
+        purge
+    done
+fi
+
 
 if part catchup; then
     last=$((LOAD_N - 1))
@@ -287,31 +336,7 @@ if part snapshot; then
                 --json --out "$RES" set --sessions 16 --inflight "$INFLIGHT" --duration "$SNAP_DURATION" \
                 --warmup "$WARMUP" --value-size "$VALUE" --keyspace "$KEYS" --rate "$rate" >/dev/null
         done
-    done
-fi
-
-if part cores; then
-    pin() { # KIND CPUS -- every thread of every member
-        local p
-        for p in $(pids "$1" | tr , ' '); do taskset -a -p -c "$2" "$p" >/dev/null; done
-    }
-    all_cpus="0-$(($(nproc) - 1))"
-    for w in set get; do
-        for i in $(seq 1 "$REPEAT"); do
-            for kind in zk ours; do
-                for cores in 1 all; do
-                    if [ "$cores" = 1 ]; then pin "$kind" 0; else pin "$kind" "$all_cpus"; fi
-                    log "$w 16×$INFLIGHT on $kind, spread, members on $cores core(s) (run $i/$REPEAT)"
-                    # zkbench on the other core when the members have one.
-                    tset=(); [ "$cores" = 1 ] && [ "$(nproc)" -gt 1 ] && tset=(taskset -c "1-$(($(nproc) - 1))")
-                    "${tset[@]}" "$ZKB" --server "$(cs "$kind")" --spread --pid "$(pids "$kind")" \
-                        --label "$kind-cores$cores" --json --out "$RES" "$w" --sessions 16 \
-                        --inflight "$INFLIGHT" --duration "$DURATION" --warmup "$WARMUP" \
-                        --value-size "$VALUE" --keyspace "$KEYS" >/dev/null
-                done
-                pin "$kind" "$all_cpus"
-            done
-        done
+        purge
     done
 fi
 
@@ -336,7 +361,7 @@ MACHINE="$(lscpu 2>/dev/null | awk -F: '/^Model name/ { gsub(/^ +/, "", $2); pri
 {
     echo "# zkserver ensemble vs Apache ZooKeeper ensemble: latest benchmark"
     echo
-    echo "Produced by \`scripts/bench.sh --ensemble\` on $(date -u +%Y-%m-%dT%H:%MZ) (parts: $PARTS)."
+    echo "Produced by \`scripts/bench.sh --ensemble\` on $(date -u +%Y-%m-%dT%H:%MZ) (parts: $PARTS$([ -z "${BENCH_RESUME:-}" ] || echo "; with the results of an earlier run's other parts from $BENCH_RESUME"))."
     echo
     echo "- Machine: $MACHINE; load average at the start: $LOAD_BEFORE, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- Both: 3 voters on 127.0.0.1, the same zoo.cfg from scripts/ensemble.sh (tickTime=2000, initLimit=10, syncLimit=5, forceSync on), each member its own dataDir on the same disk; ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null), $(java -version 2>&1 | head -1), each member \`$ZK_JVMFLAGS\`; zkserver $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null), $PROFILE build"
