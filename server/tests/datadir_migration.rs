@@ -555,6 +555,15 @@ fn zkserver_to_zookeeper(test: &str, stop: Stop) {
     let mut ours = Proc::start(&Kind::Ours, &data, &work, &cfg());
     let holder = build_tree(ours.port);
     let (before, zxid) = dump_tree(&ours);
+    // Snapshots are written in the background by an idle-class thread (it
+    // yields the CPU to the server's other threads): on a busy machine the
+    // ones the tree's txns started may still be running. The test needs
+    // several on disk before the server is stopped, so it waits for them.
+    let vd = data.join("version-2");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while snapshot_files(&vd).len() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     match stop {
         Stop::Term => {
             let st = ours.term(Duration::from_secs(10));
@@ -566,7 +575,6 @@ fn zkserver_to_zookeeper(test: &str, stop: Stop) {
         Stop::Kill => ours.kill9(),
     }
     assert_zkserver_log_clean(&ctx, &ours);
-    let vd = data.join("version-2");
     assert!(
         snapshot_files(&vd).len() >= 2 && log_files(&vd).len() >= 2,
         "{ctx}: expected several snapshots and logs from zkserver in {}",
