@@ -410,6 +410,28 @@ fn mntr_values_match_zookeeper() {
             diffs.push(format!("{k}: ours {:?} vs zk {:?}", o.get(k), z.get(k)));
         }
     }
+    // ZooKeeper's fsynctime and snapshottime summaries, under the same keys,
+    // and ours counts the workload's log syncs.
+    for m in ["fsynctime", "snapshottime"] {
+        for f in ["avg", "min", "max", "cnt", "sum"] {
+            let k = format!("zk_{f}_{m}");
+            if o.contains_key(&k) != z.contains_key(&k) {
+                diffs.push(format!("{k}: ours {:?} vs zk {:?}", o.get(&k), z.get(&k)));
+            }
+        }
+    }
+    let syncs = |m: &BTreeMap<String, String>| {
+        m.get("zk_cnt_fsynctime")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    if syncs(&z) > 0 && syncs(&o) == 0 {
+        diffs.push(format!(
+            "zk_cnt_fsynctime: ours {:?} after the workload (zk {:?})",
+            o.get("zk_cnt_fsynctime"),
+            z.get("zk_cnt_fsynctime")
+        ));
+    }
     // The fd limit is the process's RLIMIT_NOFILE; both run under the same one.
     if o.get("zk_max_file_descriptor_count") != z.get("zk_max_file_descriptor_count") {
         diffs.push(format!(

@@ -519,7 +519,7 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                 ),
             ] {
                 let values = [
-                    format!("{:.1}", s.avg),
+                    jdouble(s.avg),
                     s.min.to_string(),
                     s.max.to_string(),
                     s.count.to_string(),
@@ -537,7 +537,7 @@ pub fn run(core: &mut Core, cmd: &str, remote: SocketAddr) -> String {
                 } else {
                     0.0
                 };
-                lines.push(("zk_avg_election_time", format!("{avg:.1}")));
+                lines.push(("zk_avg_election_time", jdouble(avg)));
                 lines.push(("zk_min_election_time", e.min_ms.to_string()));
                 lines.push(("zk_max_election_time", e.max_ms.to_string()));
                 lines.push(("zk_cnt_election_time", e.count.to_string()));
